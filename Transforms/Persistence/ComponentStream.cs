@@ -1,0 +1,259 @@
+// Persistence of torch-holding components inside ML.NET model files.
+
+using System.Text;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.RewardExtraction
+{
+    /// <summary>
+    /// Writes and reads one component's opaque payload (typically a TorchSharp module's <c>save(Stream)</c> output)
+    /// as its own binary entry of an ML.NET model file, behind a small versioned header. A model file written by
+    /// another library, by a newer format, or cut short then fails with an <see cref="InvalidDataException"/> that
+    /// names the entry and says what was expected and what was found, instead of garbage weights or a torch error.
+    /// </summary>
+    /// <remarks>
+    /// Use from a transformer's <c>ICanSaveModel.Save</c> and its <c>Create(IHostEnvironment, ModelLoadContext)</c>:
+    /// <code>
+    /// ComponentStream.Save(ctx, "TorchModel", "DiffusionDenoiser", 1, stream => module.save(stream));
+    /// var module = ComponentStream.Load(ctx, "TorchModel", "DiffusionDenoiser", 1, 1, (stream, version) => ...);
+    /// </code>
+    /// </remarks>
+    internal static class ComponentStream
+    {
+        /// <summary>The eight bytes every component entry starts with.</summary>
+        internal static readonly byte[] Magic = Encoding.ASCII.GetBytes("MLRWCOMP");
+
+        /// <summary>Layout of the header itself (not of the payload). Readers accept this version only.</summary>
+        internal const int HeaderVersion = 1;
+
+        // *** Binary format *** (the whole zip entry; integers little-endian)
+        // byte[8]: magic "MLRWCOMP"
+        // int:     header version (1)
+        // string:  component kind (BinaryWriter.Write(string): 7-bit encoded UTF-8 byte count, then the bytes)
+        // int:     component format version, owned by the component
+        // long:    payload length in bytes
+        // byte[]:  payload (what the component wrote), exactly that many bytes, nothing after it
+
+        /// <summary>
+        /// Saves a component payload as the entry <paramref name="entryName"/> in the directory of
+        /// <paramref name="ctx"/> (next to the component's main model stream).
+        /// </summary>
+        /// <param name="ctx">The save context of the component that owns the payload (repository mode).</param>
+        /// <param name="entryName">Entry name, unique within the component's directory, e.g. "TorchModel".</param>
+        /// <param name="componentKind">What the payload is, checked on load, e.g. "DiffusionDenoiser".</param>
+        /// <param name="formatVersion">Version of the payload layout, checked on load.</param>
+        /// <param name="writePayload">Writes the payload; the stream must not be closed by it.</param>
+        internal static void Save(ModelSaveContext ctx, string entryName, string componentKind, int formatVersion, Action<Stream> writePayload)
+        {
+            Contracts.CheckValue(ctx, nameof(ctx));
+            Contracts.CheckNonEmpty(entryName, nameof(entryName));
+            ctx.SaveBinaryStream(entryName, writer => Write(writer.BaseStream, componentKind, formatVersion, writePayload));
+        }
+
+        /// <summary>
+        /// Loads the payload saved by <see cref="Save"/> from the entry <paramref name="entryName"/> in the directory
+        /// of <paramref name="ctx"/>, after checking the header.
+        /// </summary>
+        /// <typeparam name="T">What <paramref name="readPayload"/> builds.</typeparam>
+        /// <param name="ctx">The load context of the component that owns the payload (repository mode).</param>
+        /// <param name="entryName">The entry name given to <see cref="Save"/>.</param>
+        /// <param name="componentKind">The component kind expected in the header.</param>
+        /// <param name="oldestFormatVersion">Oldest payload format version this code reads.</param>
+        /// <param name="newestFormatVersion">Newest payload format version this code reads.</param>
+        /// <param name="readPayload">Reads the payload from a stream that ends where the payload ends; gets the
+        /// payload's format version. It must consume the whole payload.</param>
+        /// <exception cref="InvalidDataException">The entry is missing, foreign, of another kind or version,
+        /// truncated, or has bytes the reader did not consume.</exception>
+        internal static T Load<T>(ModelLoadContext ctx, string entryName, string componentKind,
+            int oldestFormatVersion, int newestFormatVersion, Func<Stream, int, T> readPayload)
+        {
+            Contracts.CheckValue(ctx, nameof(ctx));
+            Contracts.CheckNonEmpty(entryName, nameof(entryName));
+            string where = string.IsNullOrEmpty(ctx.Directory) ? entryName : ctx.Directory.Replace('\\', '/') + "/" + entryName;
+            T result = default!;
+            bool found = ctx.TryLoadBinaryStream(entryName, reader =>
+                result = Read(reader.BaseStream, where, componentKind, oldestFormatVersion, newestFormatVersion, readPayload));
+            if (!found)
+            {
+                throw new InvalidDataException(
+                    $"Model entry '{where}' is missing: expected the data of component '{componentKind}' there. " +
+                    "The model file is incomplete or was not written by MLReward.");
+            }
+            return result;
+        }
+
+        /// <summary>Writes header and payload to <paramref name="destination"/> (the entry's stream).</summary>
+        internal static void Write(Stream destination, string componentKind, int formatVersion, Action<Stream> writePayload)
+        {
+            Contracts.CheckValue(destination, nameof(destination));
+            Contracts.CheckNonEmpty(componentKind, nameof(componentKind));
+            Contracts.CheckParam(formatVersion >= 0, nameof(formatVersion), "must not be negative");
+            Contracts.CheckValue(writePayload, nameof(writePayload));
+
+            // The length precedes the payload and zip entry streams cannot seek back: buffer the payload.
+            // ToArray works even if the writer closed the stream (TorchSharp's module.save(Stream) does).
+            byte[] payload;
+            using (var buffer = new MemoryStream())
+            {
+                writePayload(buffer);
+                payload = buffer.ToArray();
+            }
+
+            using var writer = new BinaryWriter(destination, Encoding.UTF8, leaveOpen: true);
+            writer.Write(Magic);
+            writer.Write(HeaderVersion);
+            writer.Write(componentKind);
+            writer.Write(formatVersion);
+            writer.Write((long)payload.Length);
+            writer.Write(payload);
+            writer.Flush();
+        }
+
+        /// <summary>
+        /// Reads what <see cref="Write"/> wrote from <paramref name="source"/>; <paramref name="where"/> names the
+        /// entry in error messages.
+        /// </summary>
+        internal static T Read<T>(Stream source, string where, string componentKind,
+            int oldestFormatVersion, int newestFormatVersion, Func<Stream, int, T> readPayload)
+        {
+            Contracts.CheckValue(source, nameof(source));
+            Contracts.CheckValue(readPayload, nameof(readPayload));
+
+            var magic = new byte[Magic.Length];
+            int got = ReadAtMost(source, magic);
+            if (got < magic.Length || !magic.AsSpan().SequenceEqual(Magic))
+            {
+                throw new InvalidDataException(
+                    $"Model entry '{where}' is not an MLReward component: expected it to start with '{Printable(Magic, Magic.Length)}', " +
+                    $"found '{Printable(magic, got)}'{(got < magic.Length ? $" ({got} bytes in all)" : "")}. " +
+                    $"The model file was written by another library or is corrupted.");
+            }
+
+            using var reader = new BinaryReader(source, Encoding.UTF8, leaveOpen: true);
+            int headerVersion;
+            string kind;
+            int formatVersion;
+            long length;
+            try
+            {
+                headerVersion = reader.ReadInt32();
+                if (headerVersion != HeaderVersion)
+                {
+                    throw new InvalidDataException(
+                        $"Model entry '{where}' has component header version {headerVersion}; this version of MLReward reads " +
+                        $"header version {HeaderVersion}. The file was written by {(headerVersion > HeaderVersion ? "a newer" : "an unknown")} version.");
+                }
+                kind = reader.ReadString();
+                formatVersion = reader.ReadInt32();
+                length = reader.ReadInt64();
+            }
+            catch (EndOfStreamException ex)
+            {
+                throw new InvalidDataException($"Model entry '{where}' is truncated: its component header is incomplete.", ex);
+            }
+
+            if (kind != componentKind)
+            {
+                throw new InvalidDataException(
+                    $"Model entry '{where}' holds component '{kind}', expected '{componentKind}'.");
+            }
+            if (formatVersion < oldestFormatVersion || formatVersion > newestFormatVersion)
+            {
+                string range = oldestFormatVersion == newestFormatVersion
+                    ? $"version {newestFormatVersion}" : $"versions {oldestFormatVersion} to {newestFormatVersion}";
+                string who = formatVersion > newestFormatVersion ? "a newer" : "an older, no longer supported";
+                throw new InvalidDataException(
+                    $"Model entry '{where}' holds component '{kind}' in format version {formatVersion}; this version of " +
+                    $"MLReward reads {range}. The file was written by {who} version of MLReward.");
+            }
+            if (length < 0)
+                throw new InvalidDataException($"Model entry '{where}' is corrupted: negative payload length {length}.");
+
+            var payload = new BoundedReadStream(source, length, where);
+            T result = readPayload(payload, formatVersion);
+            if (payload.Remaining > 0)
+            {
+                throw new InvalidDataException(
+                    $"Model entry '{where}': component '{kind}' (format version {formatVersion}) read {length - payload.Remaining} of " +
+                    $"its {length} payload bytes. The entry does not match what this version of MLReward expects.");
+            }
+            if (source.ReadByte() >= 0)
+                throw new InvalidDataException($"Model entry '{where}' is corrupted: it has bytes after the {length}-byte payload.");
+            return result;
+        }
+
+        private static int ReadAtMost(Stream source, byte[] buffer)
+        {
+            int total = 0;
+            while (total < buffer.Length)
+            {
+                int n = source.Read(buffer, total, buffer.Length - total);
+                if (n == 0)
+                    break;
+                total += n;
+            }
+            return total;
+        }
+
+        private static string Printable(byte[] bytes, int count)
+        {
+            var sb = new StringBuilder();
+            for (int i = 0; i < count; i++)
+                sb.Append(bytes[i] >= 0x20 && bytes[i] < 0x7F ? ((char)bytes[i]).ToString() : $"\\x{bytes[i]:X2}");
+            return sb.ToString();
+        }
+
+        /// <summary>
+        /// A read-only view of the next <c>length</c> bytes of a stream: the payload reader cannot run past its
+        /// payload, and a payload cut short surfaces as <see cref="InvalidDataException"/>.
+        /// </summary>
+        private sealed class BoundedReadStream : Stream
+        {
+            private readonly Stream _inner;
+            private readonly long _length;
+            private readonly string _where;
+
+            public BoundedReadStream(Stream inner, long length, string where)
+            {
+                _inner = inner;
+                _length = length;
+                _where = where;
+                Remaining = length;
+            }
+
+            public long Remaining { get; private set; }
+
+            public override bool CanRead => true;
+            public override bool CanSeek => false;
+            public override bool CanWrite => false;
+            public override long Length => _length;
+            public override long Position
+            {
+                get => _length - Remaining;
+                set => throw new NotSupportedException("The payload stream cannot seek.");
+            }
+
+            public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+            public override int Read(Span<byte> buffer)
+            {
+                if (Remaining == 0 || buffer.Length == 0)
+                    return 0;
+                int n = _inner.Read(buffer[..(int)Math.Min(buffer.Length, Remaining)]);
+                if (n == 0)
+                {
+                    throw new InvalidDataException(
+                        $"Model entry '{_where}' is truncated: its header announces {_length} payload bytes, " +
+                        $"the entry ends after {_length - Remaining}.");
+                }
+                Remaining -= n;
+                return n;
+            }
+
+            public override void Flush() { }
+            public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException("The payload stream cannot seek.");
+            public override void SetLength(long value) => throw new NotSupportedException();
+            public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        }
+    }
+}
