@@ -1,0 +1,245 @@
+using System.Diagnostics;
+using System.Globalization;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace Microsoft.ML.RewardExtraction;
+
+/// <summary>
+/// Trains a <see cref="DiffusionModel"/>'s denoiser (METHOD.md): per step a batch of normalised samples drawn
+/// uniformly with replacement, t uniform in {0..T-1}, x_t = q_sample(x0, t, eps), L2 between the network output and
+/// the target (x0 or eps), Adam on an online copy of the network, and Diffuser's EMA rule into the model's own
+/// denoiser, which therefore holds the EMA weights afterwards. All randomness (batch indices, t, noise) comes from one
+/// <see cref="torch.Generator"/> seeded with <see cref="DiffusionTrainingOptions.Seed"/>, drawn in a fixed order, so a
+/// run is reproducible bit for bit and a checkpoint resumes exactly.
+/// </summary>
+public sealed class DiffusionTrainer
+{
+    private readonly DiffusionTrainingOptions _options;
+
+    /// <summary>Creates a trainer with <paramref name="options"/> (validated now).</summary>
+    public DiffusionTrainer(DiffusionTrainingOptions? options = null)
+    {
+        _options = options ?? new DiffusionTrainingOptions();
+        _options.Validate();
+    }
+
+    /// <summary>The settings.</summary>
+    public DiffusionTrainingOptions Options => _options;
+
+    /// <summary>
+    /// Fits a normaliser of <paramref name="normalizer"/> kind on <paramref name="rawData"/>, builds an untrained model
+    /// from <paramref name="modelOptions"/>, and trains it.
+    /// </summary>
+    /// <param name="modelOptions">Shape, T, network, initialisation seed.</param>
+    /// <param name="rawData">Raw samples [N, ...shape].</param>
+    /// <param name="normalizer">How the data are mapped to the model's space. Default limits to [-1, 1] (Diffuser's).</param>
+    /// <param name="progress">Receives one report per step.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    /// <param name="condition">A template whose mask marks entries known at sampling time (see <see cref="Train"/>).</param>
+    public DiffusionModel Fit(DiffusionModelOptions modelOptions, Tensor rawData, NormalizerKind normalizer = NormalizerKind.Limits,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, InpaintingCondition? condition = null)
+    {
+        ArgumentNullException.ThrowIfNull(modelOptions);
+        ArgumentNullException.ThrowIfNull(rawData);
+        var shape = modelOptions.Shape ?? throw new ArgumentException($"{nameof(DiffusionModelOptions)}.{nameof(DiffusionModelOptions.Shape)} is required.", nameof(modelOptions));
+        CheckData(shape, rawData, "training data");
+        var fitted = Normalizer.Fit(normalizer, shape, rawData);
+        var model = DiffusionModel.Create(modelOptions, fitted);
+        try
+        {
+            using var normalized = fitted.Normalize(rawData);
+            Train(model, normalized, progress, cancellationToken, condition);
+            return model;
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/> in place on normalised samples; afterwards <see cref="DiffusionModel.Denoiser"/>
+    /// holds the EMA weights.
+    /// </summary>
+    /// <param name="model">The model (typically from <see cref="DiffusionModel.Create"/>); its denoiser must be one of
+    /// the library's networks (the online copy is rebuilt from its options).</param>
+    /// <param name="normalizedData">Samples [N, ...shape] in the model's normalised space, float32, on the model's device.</param>
+    /// <param name="progress">Receives one report per step.</param>
+    /// <param name="cancellationToken">Checked before every step; on cancellation a checkpoint is written (when a path
+    /// is set) and <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <param name="condition">Conditioning by inpainting: entries where the mask (shape [...shape] or [1, ...shape]) is
+    /// true are overwritten on the noisy input with the sample's own clean values, as Diffuser does; for x0 prediction
+    /// they are also overwritten on the prediction, so they carry no loss. Values are ignored.</param>
+    /// <exception cref="ArgumentException">Data of the wrong shape, empty, or with NaN/infinity (the message names the sample).</exception>
+    public DiffusionTrainingResult Train(DiffusionModel model, Tensor normalizedData, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default, InpaintingCondition? condition = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(normalizedData);
+        CheckData(model.Shape, normalizedData, "training data");
+        if (normalizedData.device_type != model.Diffusion.Device.type)
+            throw new ArgumentException($"The training data are on {normalizedData.device} but the model is on {model.Diffusion.Device}.", nameof(normalizedData));
+        var mask = ConditionMask(model.Shape, condition);
+        var options = _options;
+        var networkOptions = DenoiserOptions.From(model.Denoiser);
+        int previousThreads = get_num_threads();
+        if (options.Threads > 0)
+            set_num_threads(options.Threads);
+        try
+        {
+            using var outer = NewDisposeScope();
+            var data = normalizedData.dtype == ScalarType.Float32 ? normalizedData : normalizedData.to(ScalarType.Float32);
+            long count = data.shape[0];
+            using var generator = TorchRandom.Generator(options.Seed);
+            using var online = TorchRandom.Initialize(options.Seed, () => networkOptions.Create(model.Shape));
+            CopyWeights(model.Denoiser, online);
+            online.train();
+            var parameters = online.parameters().ToArray();
+            using var optimizer = optim.Adam(parameters, options.LearningRate);
+            var ema = new ExponentialMovingAverage(online, model.Denoiser, options.EmaDecay, options.EmaUpdateEvery, options.EmaStartStep);
+            string run = RunDescription(model, networkOptions, count, mask is not null);
+
+            var losses = new Queue<double>();
+            int start = 0;
+            var restoredElapsed = TimeSpan.Zero;
+            if (options.CheckpointPath is { } path && options.ResumeFromCheckpoint && File.Exists(path))
+            {
+                var state = TrainingCheckpoint.Load(path, run, generator, online, model.Denoiser, optimizer);
+                start = state.CompletedSteps;
+                restoredElapsed = state.Elapsed;
+                foreach (var loss in state.RecentLosses.TakeLast(options.LossAverageWindow))
+                    losses.Enqueue(loss);
+            }
+
+            var clock = Stopwatch.StartNew();
+            TimeSpan Elapsed() => restoredElapsed + clock.Elapsed;
+            int completed = start, lastSaved = start;
+            void Checkpoint()
+            {
+                if (options.CheckpointPath is null || completed == lastSaved)
+                    return;
+                TrainingCheckpoint.Save(options.CheckpointPath, run, new TrainingCheckpointState(completed, Elapsed(), losses.ToArray()),
+                    generator, online, model.Denoiser, optimizer);
+                lastSaved = completed;
+            }
+
+            var batchShape = model.Shape.BatchShape(options.BatchSize);
+            var diffusion = model.Diffusion;
+            for (int step = start; step < options.TrainingSteps; step++)
+            {
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    Checkpoint();
+                    cancellationToken.ThrowIfCancellationRequested();
+                }
+                double lossValue;
+                using (var scope = NewDisposeScope())
+                {
+                    // Fixed draw order: batch indices, steps, noise.
+                    var index = randint(0, count, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
+                    var t = randint(0, diffusion.Steps, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
+                    var noise = randn(batchShape, ScalarType.Float32, data.device, generator: generator);
+                    var start0 = data.index_select(0, index);
+                    var noisy = diffusion.QSample(start0, t, noise);
+                    if (mask is not null)
+                        noisy = where(mask, start0, noisy);
+                    var prediction = online.call(noisy, t);
+                    if (mask is not null && diffusion.Target == PredictionTarget.Start)
+                        prediction = where(mask, start0, prediction);
+                    var loss = F.mse_loss(prediction, diffusion.TrainingTarget(start0, noise));
+                    optimizer.zero_grad();
+                    loss.backward();
+                    if (options.GradientClipNorm > 0)
+                        nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
+                    optimizer.step();
+                    lossValue = loss.item<float>();
+                }
+                ema.Step(step);
+                completed = step + 1;
+                losses.Enqueue(lossValue);
+                while (losses.Count > options.LossAverageWindow)
+                    losses.Dequeue();
+                if (!double.IsFinite(lossValue))
+                    throw new InvalidOperationException($"The diffusion loss became {lossValue} at step {completed}; lower the learning rate or set GradientClipNorm.");
+                if (completed % options.CheckpointEvery == 0)
+                    Checkpoint();
+                progress?.Report(new TrainingProgress(completed, options.TrainingSteps, lossValue, losses.Average(), Elapsed()));
+            }
+            Checkpoint();
+            // Diffuser's rule only copies every EmaUpdateEvery steps before EmaStartStep; a run that ends in that
+            // phase would otherwise keep weights up to EmaUpdateEvery - 1 steps old.
+            if (options.TrainingSteps > 0 && options.TrainingSteps - 1 < options.EmaStartStep)
+                ema.CopyFromOnline();
+            model.Denoiser.eval();
+            return new DiffusionTrainingResult(completed, start, losses.Count > 0 ? losses.Average() : double.NaN, Elapsed());
+        }
+        finally
+        {
+            if (options.Threads > 0)
+                set_num_threads(previousThreads);
+        }
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> if <paramref name="data"/> is not a non-empty finite [N, ...shape] batch.</summary>
+    internal static void CheckData(SampleShape shape, Tensor data, string what)
+    {
+        shape.CheckBatch(data, what);
+        if (data.shape[0] < 1)
+            throw new ArgumentException($"The {what} hold no samples.", nameof(data));
+        if (!data.is_floating_point())
+            throw new ArgumentException($"The {what} must be floating point; got {data.dtype}.", nameof(data));
+        // In chunks of rows, so that the boolean mask never costs more than a few MB.
+        long rows = data.shape[0], chunk = Math.Max(1, (1 << 22) / Math.Max(1, shape.Length));
+        for (long first = 0; first < rows; first += chunk)
+        {
+            using var scope = NewDisposeScope();
+            var block = data.narrow(0, first, Math.Min(chunk, rows - first));
+            var finite = block.isfinite().flatten(1).all(1);
+            if (finite.all().item<bool>())
+                continue;
+            long sample = first + finite.logical_not().nonzero()[0, 0].item<long>();
+            var row = data[sample].flatten();
+            long position = row.isfinite().logical_not().nonzero()[0, 0].item<long>();
+            float value = row[position].to(ScalarType.Float32).item<float>();
+            throw new ArgumentException($"Sample {sample} of the {what} contains a non-finite value ({value.ToString(CultureInfo.InvariantCulture)}) at position {position}.", nameof(data));
+        }
+    }
+
+    private static Tensor? ConditionMask(SampleShape shape, InpaintingCondition? condition)
+    {
+        if (condition is null)
+            return null;
+        var mask = condition.Mask;
+        var dims = shape.BatchShape(1);
+        bool ok = mask.dim() == dims.Length - 1
+            ? mask.shape.SequenceEqual(dims.Skip(1))
+            : mask.dim() == dims.Length && mask.shape.SequenceEqual(dims);
+        if (!ok)
+            throw new ArgumentException($"A training condition's mask must have shape [{string.Join(", ", dims.Skip(1))}] or [{string.Join(", ", dims)}]; got [{string.Join(", ", mask.shape)}].", nameof(condition));
+        return mask.dim() == dims.Length - 1 ? mask.unsqueeze(0) : mask;
+    }
+
+    private static void CopyWeights(nn.Module source, nn.Module destination)
+    {
+        using var _ = no_grad();
+        var from = source.parameters().ToArray();
+        var to = destination.parameters().ToArray();
+        for (int i = 0; i < from.Length; i++)
+            to[i].copy_(from[i]);
+        var fromBuffers = source.buffers().ToArray();
+        var toBuffers = destination.buffers().ToArray();
+        for (int i = 0; i < fromBuffers.Length; i++)
+            toBuffers[i].copy_(fromBuffers[i]);
+    }
+
+    private string RunDescription(DiffusionModel model, DenoiserOptions network, long count, bool conditioned)
+    {
+        var o = _options;
+        var c = CultureInfo.InvariantCulture;
+        return string.Create(c, $"diffusion; shape={model.Shape}; schedule={model.Diffusion.Schedule}; target={model.Diffusion.Target}; clip={model.Diffusion.ClipDenoised}; network={network}; samples={count}; batch={o.BatchSize}; lr={o.LearningRate:R}; gradclip={o.GradientClipNorm:R}; ema={o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; seed={o.Seed}; conditioned={conditioned}");
+    }
+}

@@ -1,0 +1,156 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.RewardExtraction;
+
+/// <summary>
+/// A trained relative reward: the reward network (EMA weights after training), the sample shape and the noise
+/// schedule (T) it was trained for, and optionally the normaliser that maps raw samples into its input space (the base
+/// model's). Inputs are normalised batches [B, ...shape]; higher reward = more expert-like.
+/// </summary>
+public sealed class RelativeRewardModel : IDisposable
+{
+    /// <summary>The persistence kind written in the header.</summary>
+    public const string PersistenceKind = "RelativeReward";
+
+    /// <summary>The newest persistence version this code writes and reads.</summary>
+    public const int PersistenceVersion = 1;
+
+    /// <summary>Wraps a (trained) reward network.</summary>
+    /// <param name="network">The reward network; the model owns it from now on (disposing the model disposes it).</param>
+    /// <param name="schedule">The noise schedule of the diffusion models it was trained against (valid t are 0..T-1).</param>
+    /// <param name="normalizer">The base model's normaliser, if known (not persisted by <see cref="Save"/>).</param>
+    public RelativeRewardModel(RewardNetwork network, NoiseSchedule schedule, Normalizer? normalizer = null)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(schedule);
+        if (normalizer is not null && !normalizer.Shape.Equals(network.Shape))
+            throw new ArgumentException($"The normaliser is fitted for {normalizer.Shape} but the reward network is built for {network.Shape}.", nameof(normalizer));
+        Network = network;
+        Schedule = schedule;
+        Normalizer = normalizer;
+        Network.eval();
+    }
+
+    /// <summary>The reward network R(x, t).</summary>
+    public RewardNetwork Network { get; }
+
+    /// <summary>The shape of one sample.</summary>
+    public SampleShape Shape => Network.Shape;
+
+    /// <summary>The noise schedule the reward was trained for.</summary>
+    public NoiseSchedule Schedule { get; }
+
+    /// <summary>T: valid steps are 0..T-1.</summary>
+    public int DiffusionSteps => Schedule.Steps;
+
+    /// <summary>The normaliser of the reward's input space (the base model's), or null if not attached.</summary>
+    public Normalizer? Normalizer { get; }
+
+    /// <summary>Rewards [B] of a normalised batch [B, ...shape] at step <paramref name="t"/> (0 = clean samples), without gradients.</summary>
+    public Tensor Score(Tensor normalizedBatch, int t = 0)
+    {
+        CheckStep(t);
+        using var scope = NewDisposeScope();
+        var steps = full(normalizedBatch.shape[0], t, dtype: ScalarType.Int64, device: RewardNetworkArchitecture.DeviceOf(Network));
+        return Score(normalizedBatch, steps).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Rewards [B] of a normalised batch [B, ...shape] at per-sample steps <paramref name="t"/> ([B] int64), without gradients.</summary>
+    public Tensor Score(Tensor normalizedBatch, Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        var (x, steps) = Prepare(normalizedBatch, t);
+        using var noGrad = no_grad();
+        return Network.call(x, steps).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>dR/dx [B, ...shape] of a normalised batch at step <paramref name="t"/>.</summary>
+    public Tensor Gradient(Tensor x, int t)
+    {
+        CheckStep(t);
+        using var scope = NewDisposeScope();
+        var steps = full(x.shape[0], t, dtype: ScalarType.Int64, device: RewardNetworkArchitecture.DeviceOf(Network));
+        return Gradient(x, steps).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>dR/dx [B, ...shape] of a normalised batch at per-sample steps <paramref name="t"/> ([B] int64). No graph is
+    /// kept and the network's parameter gradients are untouched.</summary>
+    public Tensor Gradient(Tensor x, Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        var (input, steps) = Prepare(x, t);
+        using var enable = enable_grad();
+        var leaf = input.detach().requires_grad_(true);
+        var reward = Network.call(leaf, steps);
+        var gradient = torch.autograd.grad(new[] { reward.sum() }, new[] { leaf })[0];
+        return gradient.MoveToOuterDisposeScope();
+    }
+
+    private (Tensor X, Tensor T) Prepare(Tensor x, Tensor t)
+    {
+        Shape.CheckBatch(x, "Reward input");
+        if (t.dim() != 1 || t.shape[0] != x.shape[0])
+            throw new ArgumentException($"Expected one step per sample ([{x.shape[0]}]), got [{string.Join(", ", t.shape)}].", nameof(t));
+        var dtype = RewardNetworkArchitecture.ParameterType(Network);
+        var device = RewardNetworkArchitecture.DeviceOf(Network);
+        if (x.dtype != dtype || x.device != device)
+            x = x.to(dtype, device);
+        if (t.dtype != ScalarType.Int64 || t.device != device)
+            t = t.to(ScalarType.Int64, device);
+        return (x, t);
+    }
+
+    private void CheckStep(int t)
+    {
+        if (t < 0 || t >= DiffusionSteps)
+            throw new ArgumentOutOfRangeException(nameof(t), t, $"The step must lie in 0..{DiffusionSteps - 1}.");
+    }
+
+    /// <summary>Writes the model: <see cref="ModelHeader"/> (kind "RelativeReward", version 1), schedule, network architecture (kind, shape,
+    /// hyperparameters, dtype), then the network's weights as one <see cref="ModuleSerializer"/> block. The normaliser is not written.</summary>
+    /// <exception cref="NotSupportedException">The network is not one of the built-in reward networks.</exception>
+    public void Save(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        ModelHeader.Write(writer, PersistenceKind, PersistenceVersion);
+        Schedule.Save(writer);
+        RewardNetworkArchitecture.Write(writer, Network);
+        ModuleSerializer.WriteModule(writer, Network);
+        writer.Flush();
+    }
+
+    /// <summary>Reads a model written by <see cref="Save"/>.</summary>
+    /// <param name="stream">The stream, positioned at the model.</param>
+    /// <param name="normalizer">The normaliser to attach (e.g. the base model's), or null.</param>
+    /// <param name="device">Where to put the network; CPU when null.</param>
+    /// <exception cref="InvalidDataException">The stream is truncated, corrupted or holds something else.</exception>
+    public static RelativeRewardModel Load(Stream stream, Normalizer? normalizer = null, Device? device = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        RewardNetwork? network = null;
+        try
+        {
+            ModelHeader.Read(reader, PersistenceKind, PersistenceVersion);
+            var schedule = NoiseSchedule.Load(reader);
+            network = RewardNetworkArchitecture.Read(reader, device ?? CPU);
+            ModuleSerializer.ReadModule(reader, network, "reward network weights");
+            return new RelativeRewardModel(network, schedule, normalizer);
+        }
+        catch (Exception e) when (e is IOException or FormatException or ArgumentException or OverflowException or System.Runtime.InteropServices.ExternalException)
+        {
+            network?.Dispose();
+            throw new InvalidDataException($"The relative reward model data is truncated or corrupted: {e.Message}", e);
+        }
+        catch
+        {
+            network?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Disposes the network.</summary>
+    public void Dispose() => Network.Dispose();
+}

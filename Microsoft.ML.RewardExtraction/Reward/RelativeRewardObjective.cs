@@ -1,0 +1,115 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.RewardExtraction;
+
+/// <summary>Where the reward's input gradient is taken in the relative reward objective.</summary>
+public enum GradientLocation
+{
+    /// <summary>At the base model's reverse mean u = mu_base(x_t, t) (METHOD.md default, the paper's trajectory experiments).</summary>
+    BaseMean = 0,
+    /// <summary>At the noisy sample u = x_t itself (the paper's image variant). The target is still mu_expert - mu_base.</summary>
+    Current = 1,
+}
+
+/// <summary>
+/// The gradient-alignment objective of relative reward extraction (METHOD.md), for one batch of normalised clean
+/// samples x0 with steps t and noise eps:
+/// x_t = q_sample(x0, t, eps); without gradients muB = mu_base(x_t, t), muE = mu_expert(x_t, t) (each model with its own
+/// x0 clamp); u = muB (or x_t) as a leaf that requires grad; r = R(u, t); g = d(sum r)/du with create_graph;
+/// loss = mean((g - (muE - muB))^2) + lambda * mean(r^2).
+/// The two diffusion models are frozen: they run under no_grad and their parameters receive no gradient.
+/// </summary>
+public sealed class RelativeRewardObjective
+{
+    /// <summary>Binds the objective to two compatible models and a reward network of their shape.</summary>
+    /// <param name="baseModel">The base (low-reward) diffusion model; its forward process makes x_t.</param>
+    /// <param name="expertModel">The expert (high-reward) diffusion model: same sample shape and schedule.</param>
+    /// <param name="reward">The reward network being trained.</param>
+    /// <param name="gradientAt">Where the input gradient is taken.</param>
+    /// <param name="magnitudePenalty">lambda &gt;= 0, the weight of mean(r^2) (0 = off).</param>
+    /// <exception cref="ArgumentException">The models differ in shape or schedule, or the reward is built for another shape.</exception>
+    public RelativeRewardObjective(DiffusionModel baseModel, DiffusionModel expertModel, RewardNetwork reward,
+        GradientLocation gradientAt = GradientLocation.BaseMean, double magnitudePenalty = 0)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        ArgumentNullException.ThrowIfNull(expertModel);
+        ArgumentNullException.ThrowIfNull(reward);
+        CheckCompatible(baseModel, expertModel);
+        CheckReward(baseModel, reward);
+        if (!Enum.IsDefined(gradientAt))
+            throw new ArgumentOutOfRangeException(nameof(gradientAt), gradientAt, "Unknown gradient location.");
+        if (!(magnitudePenalty >= 0) || double.IsInfinity(magnitudePenalty))
+            throw new ArgumentOutOfRangeException(nameof(magnitudePenalty), magnitudePenalty, "The magnitude penalty must be a finite number >= 0.");
+        BaseModel = baseModel;
+        ExpertModel = expertModel;
+        Reward = reward;
+        GradientAt = gradientAt;
+        MagnitudePenalty = magnitudePenalty;
+    }
+
+    /// <summary>The base model.</summary>
+    public DiffusionModel BaseModel { get; }
+    /// <summary>The expert model.</summary>
+    public DiffusionModel ExpertModel { get; }
+    /// <summary>The reward network R(x, t).</summary>
+    public RewardNetwork Reward { get; }
+    /// <summary>Where the input gradient is taken.</summary>
+    public GradientLocation GradientAt { get; }
+    /// <summary>lambda, the weight of mean(r^2).</summary>
+    public double MagnitudePenalty { get; }
+
+    /// <summary>Throws a clear <see cref="ArgumentException"/> unless base and expert share sample shape and noise schedule (kind and T).</summary>
+    public static void CheckCompatible(DiffusionModel baseModel, DiffusionModel expertModel)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        ArgumentNullException.ThrowIfNull(expertModel);
+        if (!baseModel.Shape.Equals(expertModel.Shape))
+            throw new ArgumentException($"The base and expert models must have the same sample shape: base is {baseModel.Shape}, expert is {expertModel.Shape}.", nameof(expertModel));
+        var b = baseModel.Diffusion.Schedule;
+        var e = expertModel.Diffusion.Schedule;
+        if (b.Kind != e.Kind || b.Steps != e.Steps)
+            throw new ArgumentException($"The base and expert models must share one noise schedule: base is {b}, expert is {e}.", nameof(expertModel));
+    }
+
+    /// <summary>Throws a clear <see cref="ArgumentException"/> unless the reward network is built for the model's sample shape.</summary>
+    public static void CheckReward(DiffusionModel model, RewardNetwork reward)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(reward);
+        if (!reward.Shape.Equals(model.Shape))
+            throw new ArgumentException($"The reward network is built for {reward.Shape} but the diffusion models' samples are {model.Shape}.", nameof(reward));
+    }
+
+    /// <summary>
+    /// The loss of one batch (a scalar with a graph to the reward's parameters; call backward on it). Open a dispose
+    /// scope around the call: the intermediates are ordinary tensors of the caller's scope.
+    /// </summary>
+    /// <param name="start">Normalised clean samples x0, [B, ...shape].</param>
+    /// <param name="t">Steps, [B] int64 in 0..T-1.</param>
+    /// <param name="noise">eps, same shape as <paramref name="start"/>.</param>
+    public Tensor Loss(Tensor start, Tensor t, Tensor noise)
+    {
+        BaseModel.Shape.CheckBatch(start, "Relative reward objective input");
+        if (t.dim() != 1 || t.shape[0] != start.shape[0])
+            throw new ArgumentException($"Expected one step per sample ([{start.shape[0]}]), got [{string.Join(", ", t.shape)}].", nameof(t));
+        if (!noise.shape.SequenceEqual(start.shape))
+            throw new ArgumentException($"The noise has shape [{string.Join(", ", noise.shape)}] but the samples have [{string.Join(", ", start.shape)}].", nameof(noise));
+
+        Tensor current, baseMean, target;
+        using (no_grad())
+        {
+            current = BaseModel.Diffusion.QSample(start, t, noise);
+            baseMean = BaseModel.ReverseMean(current, t);
+            target = ExpertModel.ReverseMean(current, t).sub_(baseMean);
+        }
+        // Leaves created under no_grad: no history to detach from, no copy needed.
+        var at = (GradientAt == GradientLocation.BaseMean ? baseMean : current).requires_grad_(true);
+        var reward = Reward.call(at, t);
+        var gradient = torch.autograd.grad(new[] { reward.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0];
+        var loss = nn.functional.mse_loss(gradient, target);
+        if (MagnitudePenalty > 0)
+            loss = loss + reward.square().mean() * MagnitudePenalty;
+        return loss;
+    }
+}
