@@ -1,0 +1,214 @@
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+using TorchSharp;
+
+namespace Microsoft.ML.RewardExtraction;
+
+/// <summary>
+/// Trains a denoising diffusion model (DDPM, Diffuser's settings by default) on a float vector column holding
+/// trajectories or images, and returns a <see cref="DiffusionModelTransformer"/>. Train one on ordinary behaviour
+/// (the base model) and one on expert behaviour (the expert model), then extract their relative reward with
+/// <c>mlContext.RewardExtraction().RelativeReward(...)</c>.
+/// </summary>
+public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer>
+{
+    /// <summary>Options of <see cref="DiffusionModelTrainer"/>.</summary>
+    public sealed class Options
+    {
+        /// <summary>The input column: <c>Vector&lt;Single, Shape.Length&gt;</c>, raw values, row-major by time. Default "Features".</summary>
+        public string FeatureColumnName { get; set; } = "Features";
+
+        /// <summary>The column the transformer adds. Default "DenoisingError".</summary>
+        public string OutputColumnName { get; set; } = "DenoisingError";
+
+        /// <summary>The shape of one sample. Required.</summary>
+        public SampleShape? Shape { get; set; }
+
+        /// <summary>T, the number of diffusion steps. Default 20 (the paper's locomotion setting).</summary>
+        public int DiffusionSteps { get; set; } = 20;
+
+        /// <summary>The beta schedule. Default cosine.</summary>
+        public NoiseScheduleKind Schedule { get; set; } = NoiseScheduleKind.Cosine;
+
+        /// <summary>What the network predicts. Default the clean sample x0 (Diffuser's).</summary>
+        public PredictionTarget Prediction { get; set; } = PredictionTarget.Start;
+
+        /// <summary>Whether x0 estimates are clamped to [-1, 1]. Default true.</summary>
+        public bool ClipDenoised { get; set; } = true;
+
+        /// <summary>The network. Default: chosen from the shape (temporal U-Net for trajectories, U-Net for images).</summary>
+        public DenoiserKind Network { get; set; } = DenoiserKind.Auto;
+
+        /// <summary>Base width of the network (channels of the first U-Net level). Default 32.</summary>
+        public int NetworkDimension { get; set; } = 32;
+
+        /// <summary>Width multipliers per U-Net level; null = the network's default (1, 2, 4 for trajectories).</summary>
+        public int[]? DimensionMultipliers { get; set; }
+
+        /// <summary>How raw data are mapped to [-1, 1]. Default per-feature limits (Diffuser's). Ignored when <see cref="NormalizeLike"/> is set.</summary>
+        public NormalizerKind Normalization { get; set; } = NormalizerKind.Limits;
+
+        /// <summary>Reuse this model's normaliser instead of fitting one: train the expert model with the base model's
+        /// normaliser so both live in one space (required by the relative reward). Default null.</summary>
+        public DiffusionModelTransformer? NormalizeLike { get; set; }
+
+        /// <summary>Start from this model's weights (same shape and network); e.g. warm-start an expert from the base
+        /// model. Its normaliser is used too unless <see cref="NormalizeLike"/> says otherwise. Default null.</summary>
+        public DiffusionModelTransformer? InitialModel { get; set; }
+
+        /// <summary>Optimiser steps. Default 1000.</summary>
+        public int TrainingSteps { get; set; } = 1000;
+
+        /// <summary>Samples per step. Default 32.</summary>
+        public int BatchSize { get; set; } = 32;
+
+        /// <summary>Adam's learning rate. Default 2e-4 (Diffuser's).</summary>
+        public double LearningRate { get; set; } = 2e-4;
+
+        /// <summary>Gradient norm clip; 0 = off. Default 0.</summary>
+        public double GradientClipNorm { get; set; }
+
+        /// <summary>EMA decay. Default 0.995.</summary>
+        public double EmaDecay { get; set; } = 0.995;
+
+        /// <summary>Steps between EMA updates. Default 10.</summary>
+        public int EmaUpdateEvery { get; set; } = 10;
+
+        /// <summary>Before this step the EMA weights are a plain copy. Default 2000.</summary>
+        public int EmaStartStep { get; set; } = 2000;
+
+        /// <summary>Seed of the initial weights and of all training randomness. Default 0.</summary>
+        public int Seed { get; set; }
+
+        /// <summary>What training does with rows holding NaN or infinity. Default <see cref="InvalidRowHandling.Error"/>.</summary>
+        public InvalidRowHandling InvalidValues { get; set; } = InvalidRowHandling.Error;
+
+        /// <summary>Checkpoint file; training resumes from it when it exists. Default null (no checkpoints).</summary>
+        public string? CheckpointPath { get; set; }
+
+        /// <summary>Steps between checkpoints. Default 1000.</summary>
+        public int CheckpointEvery { get; set; } = 1000;
+
+        /// <summary>Torch threads while training; 0 leaves the process setting. Default 0.</summary>
+        public int Threads { get; set; }
+
+        /// <summary>Rows read ahead and scored per forward by the transformer. Default 256.</summary>
+        public int ScoringBatchSize { get; set; } = 256;
+
+        /// <summary>Noise levels averaged by <c>DenoisingError</c>. Default 8.</summary>
+        public int ScoringNoiseLevels { get; set; } = 8;
+
+        /// <summary>Receives one report per training step (besides ML.NET's progress channel). Default null.</summary>
+        public IProgress<TrainingProgress>? Progress { get; set; }
+
+        /// <summary>Cancels training (a checkpoint is written first when a path is set). Default none.</summary>
+        public CancellationToken CancellationToken { get; set; }
+    }
+
+    private readonly IHost _host;
+    private readonly Options _options;
+
+    internal DiffusionModelTrainer(IHostEnvironment env, Options options)
+    {
+        Contracts.CheckValue(env, nameof(env));
+        _host = env.Register(nameof(DiffusionModelTrainer));
+        _host.CheckValue(options, nameof(options));
+        _host.CheckUserArg(options.Shape is not null, nameof(Options.Shape), "The sample shape is required: SampleShape.Trajectory(horizon, dimension) or SampleShape.Image(c, h, w).");
+        _host.CheckNonEmpty(options.FeatureColumnName, nameof(Options.FeatureColumnName));
+        _host.CheckNonEmpty(options.OutputColumnName, nameof(Options.OutputColumnName));
+        _host.CheckUserArg(options.DiffusionSteps >= 1, nameof(Options.DiffusionSteps), "must be at least 1");
+        _host.CheckUserArg(options.TrainingSteps >= 0, nameof(Options.TrainingSteps), "must not be negative");
+        _host.CheckUserArg(options.BatchSize >= 1, nameof(Options.BatchSize), "must be at least 1");
+        _host.CheckUserArg(options.ScoringBatchSize >= 1, nameof(Options.ScoringBatchSize), "must be at least 1");
+        _host.CheckUserArg(options.ScoringNoiseLevels >= 1, nameof(Options.ScoringNoiseLevels), "must be at least 1");
+        foreach (var (other, name) in new[] { (options.NormalizeLike, nameof(Options.NormalizeLike)), (options.InitialModel, nameof(Options.InitialModel)) })
+        {
+            if (other is not null && !other.Shape.Equals(options.Shape))
+                throw _host.ExceptUserArg(name, $"That model samples {other.Shape} but this one is declared {options.Shape}.");
+        }
+        _options = options;
+    }
+
+    /// <summary>The shape this trainer is set up for.</summary>
+    public SampleShape Shape => _options.Shape!;
+
+    /// <summary>Trains the model on the feature column of <paramref name="input"/>.</summary>
+    public DiffusionModelTransformer Fit(IDataView input)
+    {
+        _host.CheckValue(input, nameof(input));
+        var o = _options;
+        var shape = o.Shape!;
+        DiffusionModel? model = null;
+        try
+        {
+            using var reporter = new TrainingReporter(_host, "Training diffusion model", o.Progress);
+            using (var scope = torch.NewDisposeScope())
+            {
+                var raw = TrainingRows.Read(_host, input, o.FeatureColumnName, shape, o.InvalidValues, out long skipped);
+                if (skipped > 0)
+                    reporter.Channel.Warning($"Left {skipped} rows holding NaN or infinity in column '{o.FeatureColumnName}' out of training.");
+                var normalizer = (o.NormalizeLike ?? o.InitialModel)?.Model.Normalizer ?? Normalizer.Fit(o.Normalization, shape, raw);
+                model = DiffusionModel.Create(new DiffusionModelOptions
+                {
+                    Shape = shape,
+                    DiffusionSteps = o.DiffusionSteps,
+                    Schedule = o.Schedule,
+                    Target = o.Prediction,
+                    ClipDenoised = o.ClipDenoised,
+                    Denoiser = new DenoiserOptions { Kind = o.Network, Dimension = o.NetworkDimension, Multipliers = o.DimensionMultipliers },
+                    Seed = o.Seed,
+                }, normalizer);
+                if (o.InitialModel is not null)
+                    CopyWeights(o.InitialModel.Model, model);
+                var normalized = normalizer.Normalize(raw);
+                reporter.Channel.Info($"Training a diffusion model on {normalized.shape[0]} samples of {shape}: T = {o.DiffusionSteps}, {o.TrainingSteps} steps of {o.BatchSize}.");
+                new DiffusionTrainer(new DiffusionTrainingOptions
+                {
+                    TrainingSteps = o.TrainingSteps,
+                    BatchSize = o.BatchSize,
+                    LearningRate = o.LearningRate,
+                    GradientClipNorm = o.GradientClipNorm,
+                    EmaDecay = o.EmaDecay,
+                    EmaUpdateEvery = o.EmaUpdateEvery,
+                    EmaStartStep = o.EmaStartStep,
+                    Seed = o.Seed,
+                    CheckpointPath = o.CheckpointPath,
+                    CheckpointEvery = o.CheckpointEvery,
+                    Threads = o.Threads,
+                }).Train(model, normalized, reporter, o.CancellationToken);
+            }
+            return new DiffusionModelTransformer(_host, model, o.FeatureColumnName, o.OutputColumnName, o.ScoringBatchSize,
+                o.InvalidValues, o.ScoringNoiseLevels, o.Seed);
+        }
+        catch
+        {
+            model?.Dispose();
+            throw;
+        }
+    }
+
+    private void CopyWeights(DiffusionModel from, DiffusionModel to)
+    {
+        if (!from.Diffusion.Schedule.Equals(to.Diffusion.Schedule))
+            throw _host.ExceptUserArg(nameof(Options.InitialModel), $"The initial model uses {from.Diffusion.Schedule} but this one is set up for {to.Diffusion.Schedule}.");
+        var source = from.Denoiser.parameters().ToArray();
+        var target = to.Denoiser.parameters().ToArray();
+        string a = DenoiserOptions.From(from.Denoiser).ToString(), b = DenoiserOptions.From(to.Denoiser).ToString();
+        if (source.Length != target.Length || a != b || source.Zip(target).Any(p => !p.First.shape.SequenceEqual(p.Second.shape)))
+            throw _host.ExceptUserArg(nameof(Options.InitialModel), $"The initial model's network ({a}) differs from this one's ({b}).");
+        using var _ = torch.no_grad();
+        foreach (var (s, t) in source.Zip(target))
+            t.copy_(s);
+    }
+
+    /// <summary>Checks the input schema and returns the output schema (the input plus <c>DenoisingError</c>).</summary>
+    public SchemaShape GetOutputSchema(SchemaShape inputSchema)
+    {
+        _host.CheckValue(inputSchema, nameof(inputSchema));
+        EstimatorSchema.CheckVectorColumn(inputSchema, _options.FeatureColumnName, Shape);
+        var result = inputSchema.ToDictionary(c => c.Name);
+        result[_options.OutputColumnName] = new SchemaShape.Column(_options.OutputColumnName, SchemaShape.Column.VectorKind.Scalar,
+            NumberDataViewType.Single, false);
+        return new SchemaShape(result.Values);
+    }
+}

@@ -1,0 +1,440 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Runtime;
+
+namespace Microsoft.ML.RewardExtraction;
+
+/// <summary>What training and scoring do with a row whose input vector holds NaN or infinity.</summary>
+public enum InvalidRowHandling
+{
+    /// <summary>Throw, naming the column and the row (the default: no silent garbage).</summary>
+    Error = 0,
+    /// <summary>Training leaves the row out; scoring gives the row a NaN output.</summary>
+    Skip = 1,
+}
+
+/// <summary>One input a batched transformer reads: a float vector of known size, or an integer seed.</summary>
+internal sealed record BatchInput(string ColumnName, int Length, bool IsSeed = false);
+
+/// <summary>The rows of one batch as the torch side sees them: dense float inputs, seeds, row positions, outputs.</summary>
+internal sealed class RowBatch
+{
+    public RowBatch(IReadOnlyList<BatchInput> inputs, int capacity, int outputLength)
+    {
+        Capacity = capacity;
+        Inputs = inputs.Select(i => i.IsSeed ? Array.Empty<float>() : new float[capacity * i.Length]).ToArray();
+        Seeds = new long[capacity];
+        HasSeed = new bool[capacity];
+        Positions = new long[capacity];
+        Invalid = new bool[capacity];
+        Outputs = new float[capacity * outputLength];
+    }
+
+    public int Capacity { get; }
+    public int Count { get; set; }
+    public float[][] Inputs { get; }
+    public long[] Seeds { get; }
+    public bool[] HasSeed { get; }
+    public long[] Positions { get; }
+    public bool[] Invalid { get; }
+    public float[] Outputs { get; }
+}
+
+/// <summary>
+/// Shared machinery of the torch-backed transformers: schema checks, a lazy IDataView whose cursor reads N rows
+/// ahead and runs one forward per batch, and a row-to-row mapper for PredictionEngine (batch of one).
+/// Pass-through columns come from a second cursor over the same input that moves in step with the scored rows,
+/// so no input value is buffered or copied.
+/// </summary>
+public abstract class BatchedTransformerBase : ITransformer, IDisposable
+{
+    private protected BatchedTransformerBase(IHostEnvironment env, string name, string outputColumnName, int batchSize, InvalidRowHandling invalidValues)
+    {
+        if (env == null)
+            throw new ArgumentNullException(nameof(env));
+        Host = env.Register(name);
+        if (string.IsNullOrWhiteSpace(outputColumnName))
+            throw new ArgumentException("The output column name must not be empty.", nameof(outputColumnName));
+        if (batchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "The scoring batch size must be at least 1.");
+        OutputColumnName = outputColumnName;
+        BatchSize = batchSize;
+        InvalidValues = invalidValues;
+    }
+
+    private protected IHost Host { get; }
+
+    /// <summary>The column this transformer adds.</summary>
+    public string OutputColumnName { get; }
+
+    /// <summary>How many rows the cursor reads ahead and scores in one forward pass.</summary>
+    public int BatchSize { get; }
+
+    /// <summary>What scoring does with NaN or infinite inputs.</summary>
+    public InvalidRowHandling InvalidValues { get; }
+
+    /// <summary>The type of the added column.</summary>
+    private protected abstract DataViewType OutputType { get; }
+
+    /// <summary>Floats per output value (1 for a scalar column).</summary>
+    private protected int OutputLength => OutputType is VectorDataViewType v ? v.Size : 1;
+
+    /// <summary>The columns read from the input; missing optional inputs are not listed.</summary>
+    private protected abstract IReadOnlyList<BatchInput> Inputs { get; }
+
+    /// <summary>Fills <see cref="RowBatch.Outputs"/> for the first <see cref="RowBatch.Count"/> rows.</summary>
+    private protected abstract void ComputeBatch(RowBatch batch);
+
+    /// <inheritdoc/>
+    public bool IsRowToRowMapper => true;
+
+    /// <inheritdoc/>
+    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
+    {
+        if (inputSchema == null)
+            throw new ArgumentNullException(nameof(inputSchema));
+        CheckInputSchema(inputSchema);
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(inputSchema);
+        builder.AddColumn(OutputColumnName, OutputType);
+        return builder.ToSchema();
+    }
+
+    /// <inheritdoc/>
+    public IDataView Transform(IDataView input)
+    {
+        if (input == null)
+            throw new ArgumentNullException(nameof(input));
+        return new ScoredDataView(this, input, GetOutputSchema(input.Schema));
+    }
+
+    /// <inheritdoc/>
+    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new Mapper(this, inputSchema, GetOutputSchema(inputSchema));
+
+    /// <summary>Checks that every input column exists with the expected type, in ML.NET's wording.</summary>
+    private protected void CheckInputSchema(DataViewSchema schema)
+    {
+        foreach (var input in Inputs)
+        {
+            var column = schema.GetColumnOrNull(input.ColumnName)
+                ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Could not find input column '{input.ColumnName}'.");
+            if (input.IsSeed)
+            {
+                if (!IsIntegerType(column.Type))
+                    throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for input column '{input.ColumnName}': expected an integer seed (Int32, Int64, UInt32 or UInt64), got {column.Type}.");
+            }
+            else if (column.Type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || vector.Size != input.Length)
+            {
+                throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for input column '{input.ColumnName}': expected Vector<Single, {input.Length}>, got {column.Type}.");
+            }
+        }
+    }
+
+    private static bool IsIntegerType(DataViewType type)
+        => type == NumberDataViewType.Int32 || type == NumberDataViewType.Int64 || type == NumberDataViewType.UInt32 || type == NumberDataViewType.UInt64;
+
+    /// <summary>Reads the current row of a cursor or row into a slot of a batch.</summary>
+    private sealed class RowReader
+    {
+        private readonly BatchedTransformerBase _parent;
+        private readonly DataViewRow _row;
+        private readonly ValueGetter<VBuffer<float>>?[] _vectors;
+        private readonly Func<long>?[] _seeds;
+        private VBuffer<float> _buffer;
+
+        public RowReader(BatchedTransformerBase parent, DataViewRow row)
+        {
+            _parent = parent;
+            _row = row;
+            var inputs = parent.Inputs;
+            _vectors = new ValueGetter<VBuffer<float>>?[inputs.Count];
+            _seeds = new Func<long>?[inputs.Count];
+            for (int i = 0; i < inputs.Count; i++)
+            {
+                var column = row.Schema[inputs[i].ColumnName];
+                if (inputs[i].IsSeed)
+                    _seeds[i] = MakeSeedGetter(row, column);
+                else
+                    _vectors[i] = row.GetGetter<VBuffer<float>>(column);
+            }
+        }
+
+        public void Read(RowBatch batch, int slot)
+        {
+            var inputs = _parent.Inputs;
+            batch.Positions[slot] = _row.Position;
+            batch.Invalid[slot] = false;
+            batch.HasSeed[slot] = false;
+            for (int i = 0; i < inputs.Count; i++)
+            {
+                if (_seeds[i] is { } seed)
+                {
+                    batch.Seeds[slot] = seed();
+                    batch.HasSeed[slot] = true;
+                    continue;
+                }
+                _vectors[i]!(ref _buffer);
+                int length = inputs[i].Length;
+                if (_buffer.Length != length)
+                    throw new InvalidOperationException($"Column '{inputs[i].ColumnName}' holds a vector of {_buffer.Length} values at row {_row.Position}; expected {length}.");
+                var target = batch.Inputs[i].AsSpan(slot * length, length);
+                _buffer.CopyTo(target);
+                foreach (var value in target)
+                {
+                    if (float.IsFinite(value))
+                        continue;
+                    if (_parent.InvalidValues == InvalidRowHandling.Error)
+                        throw new InvalidOperationException($"Column '{inputs[i].ColumnName}' holds {value} at row {_row.Position}. Remove or repair such rows, or set InvalidValues = Skip to give them a NaN output.");
+                    batch.Invalid[slot] = true;
+                    target.Clear();   // the row still goes through the network, with harmless zeros
+                    break;
+                }
+            }
+        }
+
+        private static Func<long> MakeSeedGetter(DataViewRow row, DataViewSchema.Column column)
+        {
+            if (column.Type == NumberDataViewType.Int32) { var g = row.GetGetter<int>(column); return () => { int v = 0; g(ref v); return v; }; }
+            if (column.Type == NumberDataViewType.Int64) { var g = row.GetGetter<long>(column); return () => { long v = 0; g(ref v); return v; }; }
+            if (column.Type == NumberDataViewType.UInt32) { var g = row.GetGetter<uint>(column); return () => { uint v = 0; g(ref v); return v; }; }
+            var u = row.GetGetter<ulong>(column);
+            return () => { ulong v = 0; u(ref v); return unchecked((long)v); };
+        }
+    }
+
+    private void Compute(RowBatch batch)
+    {
+        ComputeBatch(batch);
+        int length = OutputLength;
+        for (int slot = 0; slot < batch.Count; slot++)
+        {
+            if (batch.Invalid[slot])
+                batch.Outputs.AsSpan(slot * length, length).Fill(float.NaN);
+        }
+    }
+
+    private ValueGetter<T> MakeOutputGetter<T>(RowBatch batch, Func<int> slot)
+    {
+        int length = OutputLength;
+        if (OutputType is VectorDataViewType)
+        {
+            ValueGetter<VBuffer<float>> vector = (ref VBuffer<float> value) =>
+            {
+                var editor = VBufferEditor.Create(ref value, length);
+                batch.Outputs.AsSpan(slot() * length, length).CopyTo(editor.Values);
+                value = editor.Commit();
+            };
+            return vector as ValueGetter<T> ?? throw new InvalidOperationException($"Column '{OutputColumnName}' is a {OutputType}; it cannot be read as {typeof(T).Name}.");
+        }
+        ValueGetter<float> scalar = (ref float value) => value = batch.Outputs[slot()];
+        return scalar as ValueGetter<T> ?? throw new InvalidOperationException($"Column '{OutputColumnName}' is a {OutputType}; it cannot be read as {typeof(T).Name}.");
+    }
+
+    private IEnumerable<DataViewSchema.Column> InputColumnsOf(DataViewSchema schema) => Inputs.Select(i => schema[i.ColumnName]);
+
+    private sealed class ScoredDataView : IDataView
+    {
+        private readonly BatchedTransformerBase _parent;
+        private readonly IDataView _input;
+
+        public ScoredDataView(BatchedTransformerBase parent, IDataView input, DataViewSchema schema)
+        {
+            _parent = parent;
+            _input = input;
+            Schema = schema;
+        }
+
+        public bool CanShuffle => false;
+        public DataViewSchema Schema { get; }
+        public long? GetRowCount() => _input.GetRowCount();
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+        {
+            var needed = columnsNeeded.ToArray();
+            int outputIndex = _input.Schema.Count;
+            bool scoring = needed.Any(c => c.Index == outputIndex);
+            var passThrough = needed.Where(c => c.Index < outputIndex).Select(c => _input.Schema[c.Index]).ToArray();
+            var main = _input.GetRowCursor(passThrough);
+            var ahead = scoring ? _input.GetRowCursor(_parent.InputColumnsOf(_input.Schema)) : null;
+            return new Cursor(_parent, Schema, main, ahead);
+        }
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+            => new[] { GetRowCursor(columnsNeeded, rand) };
+    }
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly BatchedTransformerBase _parent;
+        private readonly DataViewRowCursor _main;
+        private readonly DataViewRowCursor? _ahead;
+        private readonly RowReader? _reader;
+        private readonly RowBatch? _batch;
+        private readonly int _outputIndex;
+        private long _batchStart;
+        private bool _disposed;
+
+        public Cursor(BatchedTransformerBase parent, DataViewSchema schema, DataViewRowCursor main, DataViewRowCursor? ahead)
+        {
+            _parent = parent;
+            Schema = schema;
+            _main = main;
+            _ahead = ahead;
+            _outputIndex = main.Schema.Count;
+            if (ahead != null)
+            {
+                _reader = new RowReader(parent, ahead);
+                _batch = new RowBatch(parent.Inputs, parent.BatchSize, parent.OutputLength);
+            }
+        }
+
+        public override DataViewSchema Schema { get; }
+        public override long Position => _main.Position;
+        public override long Batch => 0;
+
+        public override bool IsColumnActive(DataViewSchema.Column column)
+            => column.Index == _outputIndex ? _ahead != null : _main.IsColumnActive(_main.Schema[column.Index]);
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (column.Index < _outputIndex)
+                return _main.GetGetter<TValue>(_main.Schema[column.Index]);
+            if (_batch == null)
+                throw new InvalidOperationException($"Column '{column.Name}' was not requested when this cursor was created.");
+            return _parent.MakeOutputGetter<TValue>(_batch, () => checked((int)(_main.Position - _batchStart)));
+        }
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _main.GetIdGetter();
+
+        public override bool MoveNext()
+        {
+            if (!_main.MoveNext())
+                return false;
+            if (_batch != null && _main.Position >= _batchStart + _batch.Count)
+            {
+                _parent.Host.CheckAlive();
+                _batch.Count = 0;
+                _batchStart = _main.Position;
+                while (_batch.Count < _batch.Capacity && _ahead!.MoveNext())
+                    _reader!.Read(_batch, _batch.Count++);
+                if (_batch.Count == 0)
+                    throw new InvalidOperationException("The input produced fewer rows on a second pass than on the first; batched scoring needs a repeatable input.");
+                _parent.Compute(_batch);
+            }
+            return true;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (_disposed)
+                return;
+            if (disposing)
+            {
+                _main.Dispose();
+                _ahead?.Dispose();
+            }
+            _disposed = true;
+            base.Dispose(disposing);
+        }
+    }
+
+    private sealed class Mapper : IRowToRowMapper
+    {
+        private readonly BatchedTransformerBase _parent;
+
+        public Mapper(BatchedTransformerBase parent, DataViewSchema inputSchema, DataViewSchema outputSchema)
+        {
+            _parent = parent;
+            InputSchema = inputSchema;
+            OutputSchema = outputSchema;
+        }
+
+        public DataViewSchema InputSchema { get; }
+        public DataViewSchema OutputSchema { get; }
+
+        public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
+            => dependingColumns.Any(c => c.Index == InputSchema.Count)
+                ? _parent.InputColumnsOf(InputSchema)
+                : dependingColumns.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]);
+
+        public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
+            => new MappedRow(_parent, input, OutputSchema, activeColumns.Any(c => c.Index == InputSchema.Count));
+    }
+
+    /// <summary>One row scored on demand (batch of one), cached per input position.</summary>
+    private sealed class MappedRow : DataViewRow
+    {
+        private readonly BatchedTransformerBase _parent;
+        private readonly DataViewRow _input;
+        private readonly RowReader? _reader;
+        private readonly RowBatch? _batch;
+        private long _scoredPosition = -1;
+
+        public MappedRow(BatchedTransformerBase parent, DataViewRow input, DataViewSchema schema, bool scoring)
+        {
+            _parent = parent;
+            _input = input;
+            Schema = schema;
+            if (scoring)
+            {
+                _reader = new RowReader(parent, input);
+                _batch = new RowBatch(parent.Inputs, 1, parent.OutputLength);
+            }
+        }
+
+        public override DataViewSchema Schema { get; }
+        public override long Position => _input.Position;
+        public override long Batch => _input.Batch;
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _input.GetIdGetter();
+
+        public override bool IsColumnActive(DataViewSchema.Column column)
+            => column.Index == _input.Schema.Count ? _batch != null : _input.IsColumnActive(_input.Schema[column.Index]);
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            if (column.Index < _input.Schema.Count)
+                return _input.GetGetter<TValue>(_input.Schema[column.Index]);
+            if (_batch == null)
+                throw new InvalidOperationException($"Column '{column.Name}' was not requested when this row was created.");
+            var inner = _parent.MakeOutputGetter<TValue>(_batch, () => 0);
+            return (ref TValue value) =>
+            {
+                // A PredictionEngine reuses one row object; a new input is seen as a new position (or -1 each time).
+                if (_scoredPosition != _input.Position || _input.Position < 0)
+                {
+                    _batch.Count = 0;
+                    _reader!.Read(_batch, _batch.Count++);
+                    _parent.Compute(_batch);
+                    _scoredPosition = _input.Position;
+                }
+                inner(ref value);
+            };
+        }
+    }
+
+    /// <inheritdoc/>
+    public abstract void Dispose();
+
+    /// <inheritdoc/>
+    void ICanSaveModel.Save(ModelSaveContext ctx) => SaveModel(ctx);
+
+    /// <summary>Writes this transformer to an ML.NET model context.</summary>
+    private protected abstract void SaveModel(ModelSaveContext ctx);
+}
+
+internal static class RowBatchTensors
+{
+    /// <summary>The first <see cref="RowBatch.Count"/> rows of input <paramref name="input"/> as a [count, ...shape] tensor.</summary>
+    public static TorchSharp.torch.Tensor Input(RowBatch batch, int input, SampleShape shape)
+    {
+        var all = TorchSharp.torch.tensor(batch.Inputs[input], shape.BatchShape(batch.Capacity));
+        return batch.Count == batch.Capacity ? all : all.narrow(0, 0, batch.Count);
+    }
+
+    /// <summary>Copies a [count, ...] float tensor into the batch's outputs.</summary>
+    public static void Output(RowBatch batch, TorchSharp.torch.Tensor result)
+    {
+        using var cpu = result.detach().to(TorchSharp.torch.CPU).contiguous();
+        cpu.data<float>().CopyTo(batch.Outputs, 0);
+    }
+}
