@@ -45,6 +45,15 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         /// <summary>Width multipliers per U-Net level; null = the network's default (1, 2, 4 for trajectories).</summary>
         public int[]? DimensionMultipliers { get; set; }
 
+        /// <summary>Hidden width of the MLP denoiser (<see cref="DenoiserKind.Mlp"/>). Default 256.</summary>
+        public int HiddenWidth { get; set; } = 256;
+
+        /// <summary>Hidden layers of the MLP denoiser (<see cref="DenoiserKind.Mlp"/>). Default 3.</summary>
+        public int HiddenLayers { get; set; } = 3;
+
+        /// <summary>Width of the MLP denoiser's sinusoidal time embedding (<see cref="DenoiserKind.Mlp"/>). Default 32.</summary>
+        public int TimeEmbeddingDimension { get; set; } = 32;
+
         /// <summary>How raw data are mapped to [-1, 1]. Default per-feature limits (Diffuser's). Ignored when <see cref="NormalizeLike"/> is set.</summary>
         public NormalizerKind Normalization { get; set; } = NormalizerKind.Limits;
 
@@ -155,7 +164,15 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
                     Schedule = o.Schedule,
                     Target = o.Prediction,
                     ClipDenoised = o.ClipDenoised,
-                    Denoiser = new DenoiserOptions { Kind = o.Network, Dimension = o.NetworkDimension, Multipliers = o.DimensionMultipliers },
+                    Denoiser = new DenoiserOptions
+                    {
+                        Kind = o.Network,
+                        Dimension = o.NetworkDimension,
+                        Multipliers = o.DimensionMultipliers,
+                        HiddenWidth = o.HiddenWidth,
+                        HiddenLayers = o.HiddenLayers,
+                        TimeEmbeddingDimension = o.TimeEmbeddingDimension,
+                    },
                     Seed = o.Seed,
                 }, normalizer);
                 if (o.InitialModel is not null)

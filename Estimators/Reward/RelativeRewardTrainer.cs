@@ -128,7 +128,7 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
                 "Train the expert with DiffusionModelTrainer.Options.NormalizeLike = the base model (or InitialModel = the base model).");
     }
 
-    private static bool SameNormalizer(Normalizer a, Normalizer b)
+    internal static bool SameNormalizer(Normalizer a, Normalizer b)
     {
         if (ReferenceEquals(a, b))
             return true;

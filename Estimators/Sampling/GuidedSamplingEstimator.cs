@@ -21,8 +21,9 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
         /// <summary>Optional input column marking known entries (non-zero = known); needed with a condition. Default null.</summary>
         public string? ConditionMaskColumnName { get; set; }
 
-        /// <summary>Optional integer column seeding each row's sample. Default null: the seed is mixed from
-        /// <see cref="Seed"/> and the row position.</summary>
+        /// <summary>Optional integer column seeding each row's sample: a row's sample then depends on its seed only.
+        /// Default null: the seed is mixed from <see cref="Seed"/> and the row position (0, 1, 2, ... in the input;
+        /// a PredictionEngine numbers its calls the same way, so its n-th call matches row n - 1).</summary>
         public string? SeedColumnName { get; set; }
 
         /// <summary>The step size of the guidance: x += scale * grad R. Default 0.1; 0 samples the base model unguided.</summary>
@@ -40,8 +41,10 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
         /// <summary>Seed of rows without a seed column. Default 0.</summary>
         public long Seed { get; set; }
 
-        /// <summary>Rows sampled together in one batch. Default 64.</summary>
-        public int BatchSize { get; set; } = 64;
+        /// <summary>Rows sampled together in one batch. Every pass runs on exactly this many rows (a partial batch, and a
+        /// PredictionEngine's single row, are padded) so that a row's sample is bit-identical however it is produced;
+        /// a PredictionEngine therefore pays for a whole batch per row. Default 16.</summary>
+        public int BatchSize { get; set; } = 16;
     }
 
     private readonly IHost _host;
@@ -62,6 +65,9 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
             throw _host.ExceptParam(nameof(reward), $"The reward was trained for {reward.Shape} but the base model samples {baseModel.Shape}.");
         if (reward is not null && reward.Model.DiffusionSteps != baseModel.Model.Diffusion.Steps)
             throw _host.ExceptParam(nameof(reward), $"The reward was trained for T = {reward.Model.DiffusionSteps} diffusion steps but the base model has T = {baseModel.Model.Diffusion.Steps}.");
+        if (reward is not null && !RelativeRewardTrainer.SameNormalizer(reward.Normalizer, baseModel.Model.Normalizer))
+            throw _host.ExceptParam(nameof(reward), "The reward was trained in another data space: its normaliser differs from the base model's. " +
+                "Guide with the base model the reward was extracted from (or one trained with NormalizeLike = that model).");
         if ((options.ConditionColumnName is null) != (options.ConditionMaskColumnName is null))
             throw _host.ExceptUserArg(nameof(Options.ConditionMaskColumnName), "Inpainting needs both ConditionColumnName and ConditionMaskColumnName (non-zero = known entry); give both or neither.");
         _base = baseModel;
@@ -83,7 +89,8 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
         var o = _options;
         var guidance = new GuidanceOptions { Scale = o.GuidanceScale, StopGradientBelow = o.StopGradientBelow, ScaleByVariance = o.ScaleByVariance, GuideSteps = o.GuideSteps };
         return new GuidedSamplingTransformer(_host, _base.Model, _reward?.Model, guidance, o.OutputColumnName, o.ConditionColumnName,
-            o.ConditionMaskColumnName, o.SeedColumnName, o.Seed, o.BatchSize, ownsModels: false);
+            o.ConditionMaskColumnName, o.SeedColumnName, o.Seed, o.BatchSize, ownsModels: false,
+            lenders: _reward is null ? new BatchedTransformerBase[] { _base } : new BatchedTransformerBase[] { _base, _reward });
     }
 
     /// <summary>Checks the input schema and returns the output schema (the input plus <c>Sample</c>).</summary>
@@ -93,11 +100,17 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
         var o = _options;
         if (o.ConditionColumnName is not null)
         {
-            EstimatorSchema.CheckVectorColumn(inputSchema, o.ConditionColumnName, _base.Shape);
-            EstimatorSchema.CheckVectorColumn(inputSchema, o.ConditionMaskColumnName!, _base.Shape);
+            EstimatorSchema.CheckVectorColumn(inputSchema, o.ConditionColumnName, _base.Shape, $"known values of {_base.Shape}");
+            EstimatorSchema.CheckVectorColumn(inputSchema, o.ConditionMaskColumnName!, _base.Shape, $"mask of {_base.Shape}, non-zero = known");
         }
-        if (o.SeedColumnName is not null && !inputSchema.TryFindColumn(o.SeedColumnName, out _))
-            throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find input column '{o.SeedColumnName}'.");
+        if (o.SeedColumnName is not null)
+        {
+            if (!inputSchema.TryFindColumn(o.SeedColumnName, out var seed))
+                throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Could not find input column '{o.SeedColumnName}': expected an integer seed (Int32, Int64, UInt32 or UInt64).");
+            if (seed.Kind != SchemaShape.Column.VectorKind.Scalar || !(seed.ItemType == NumberDataViewType.Int32 || seed.ItemType == NumberDataViewType.Int64
+                || seed.ItemType == NumberDataViewType.UInt32 || seed.ItemType == NumberDataViewType.UInt64))
+                throw new ArgumentOutOfRangeException(nameof(inputSchema), $"Schema mismatch for input column '{o.SeedColumnName}': expected an integer seed (Int32, Int64, UInt32 or UInt64), got {seed.GetTypeString()}.");
+        }
         var result = inputSchema.ToDictionary(c => c.Name);
         result[o.OutputColumnName] = new SchemaShape.Column(o.OutputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false);
         return new SchemaShape(result.Values);

@@ -13,8 +13,14 @@ public enum InvalidRowHandling
     Skip = 1,
 }
 
-/// <summary>One input a batched transformer reads: a float vector of known size, or an integer seed.</summary>
-internal sealed record BatchInput(string ColumnName, int Length, bool IsSeed = false);
+/// <summary>One input a batched transformer reads: a float vector of known size (what it holds, e.g. the sample
+/// shape, for error messages), or an integer seed.</summary>
+internal sealed record BatchInput(string ColumnName, int Length, bool IsSeed = false, string? Description = null)
+{
+    /// <summary>"Vector&lt;Single, 16&gt; (Trajectory(H=8, D=2))" or "an integer seed (Int32, Int64, UInt32 or UInt64)".</summary>
+    public string Expected => IsSeed ? "an integer seed (Int32, Int64, UInt32 or UInt64)"
+        : $"Vector<Single, {Length}>{(Description is null ? "" : $" ({Description})")}";
+}
 
 /// <summary>The rows of one batch as the torch side sees them: dense float inputs, seeds, row positions, outputs.</summary>
 internal sealed class RowBatch
@@ -46,6 +52,11 @@ internal sealed class RowBatch
 /// Pass-through columns come from a second cursor over the same input that moves in step with the scored rows,
 /// so no input value is buffered or copied.
 /// </summary>
+/// <remarks>
+/// These transformers hold torch modules: dispose them when done. A <c>TransformerChain</c> disposes the transformers
+/// it holds, and so does a <c>PredictionEngine</c> created with ML.NET's defaults (it owns its transformer unless
+/// <c>PredictionEngineOptions.OwnsTransformer</c> is false).
+/// </remarks>
 public abstract class BatchedTransformerBase : ITransformer, IDisposable
 {
     private protected BatchedTransformerBase(IHostEnvironment env, string name, string outputColumnName, int batchSize, InvalidRowHandling invalidValues)
@@ -85,6 +96,23 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
     /// <summary>Fills <see cref="RowBatch.Outputs"/> for the first <see cref="RowBatch.Count"/> rows.</summary>
     private protected abstract void ComputeBatch(RowBatch batch);
 
+    /// <summary>
+    /// When true, every forward pass runs on exactly <see cref="BatchSize"/> rows: a partial batch (the last one of a
+    /// cursor, or a PredictionEngine's single row) is padded. CPU matrix kernels round differently for different row
+    /// counts, so this is what makes a row's output bit-identical whatever batch it arrives in.
+    /// <see cref="ComputeBatch"/> then sees <see cref="RowBatch.Count"/> = capacity, padding rows last, with zero inputs,
+    /// no seed and negative positions.
+    /// </summary>
+    private protected virtual bool PadsBatches => false;
+
+    /// <summary>Whether <see cref="InvalidRowHandling.Skip"/> is offered for this transformer (error messages only).</summary>
+    private protected virtual bool CanSkipInvalidRows => true;
+
+    /// <summary>Number of forward passes run so far (tests check that scoring is batched).</summary>
+    internal long ForwardPasses => Interlocked.Read(ref _forwardPasses);
+
+    private long _forwardPasses;
+
     /// <inheritdoc/>
     public bool IsRowToRowMapper => true;
 
@@ -111,23 +139,39 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
     /// <inheritdoc/>
     public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema) => new Mapper(this, inputSchema, GetOutputSchema(inputSchema));
 
-    /// <summary>Checks that every input column exists with the expected type, in ML.NET's wording.</summary>
+    /// <summary>Checks that every input column exists with the expected type, in ML.NET's wording plus what was expected.</summary>
     private protected void CheckInputSchema(DataViewSchema schema)
     {
         foreach (var input in Inputs)
         {
-            var column = schema.GetColumnOrNull(input.ColumnName)
-                ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Could not find input column '{input.ColumnName}'.");
+            var column = schema.GetColumnOrNull(input.ColumnName);
+            if (column is null)
+            {
+                throw new ArgumentOutOfRangeException(nameof(schema),
+                    $"Could not find input column '{input.ColumnName}': expected {input.Expected}. The input has columns {DescribeColumns(schema)}.");
+            }
             if (input.IsSeed)
             {
-                if (!IsIntegerType(column.Type))
-                    throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for input column '{input.ColumnName}': expected an integer seed (Int32, Int64, UInt32 or UInt64), got {column.Type}.");
+                if (!IsIntegerType(column.Value.Type))
+                    throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for input column '{input.ColumnName}': expected {input.Expected}, got {column.Value.Type}.");
             }
-            else if (column.Type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || vector.Size != input.Length)
+            else if (column.Value.Type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || vector.Size != input.Length)
             {
-                throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for input column '{input.ColumnName}': expected Vector<Single, {input.Length}>, got {column.Type}.");
+                throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for input column '{input.ColumnName}': expected {input.Expected}, got {DescribeType(column.Value.Type)}.");
             }
         }
+    }
+
+    /// <summary>A column type as users see it; vectors of unknown size are named as such.</summary>
+    internal static string DescribeType(DataViewType type) => type is VectorDataViewType { Size: 0 } v
+        ? $"a vector of unknown size (Vector<{v.ItemType}>)"
+        : type.ToString() ?? type.GetType().Name;
+
+    /// <summary>"'A' (Single), 'B' (Vector&lt;Single, 4&gt;)" for the visible columns of a schema.</summary>
+    internal static string DescribeColumns(DataViewSchema schema)
+    {
+        var visible = schema.Where(c => !c.IsHidden).Select(c => $"'{c.Name}' ({c.Type})").ToList();
+        return visible.Count == 0 ? "(none)" : string.Join(", ", visible);
     }
 
     private static bool IsIntegerType(DataViewType type)
@@ -176,15 +220,20 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
                 _vectors[i]!(ref _buffer);
                 int length = inputs[i].Length;
                 if (_buffer.Length != length)
-                    throw new InvalidOperationException($"Column '{inputs[i].ColumnName}' holds a vector of {_buffer.Length} values at row {_row.Position}; expected {length}.");
+                    throw new InvalidOperationException($"Column '{inputs[i].ColumnName}' holds a vector of {_buffer.Length} values at row {_row.Position}; expected {inputs[i].Expected}.");
                 var target = batch.Inputs[i].AsSpan(slot * length, length);
                 _buffer.CopyTo(target);
-                foreach (var value in target)
+                for (int j = 0; j < target.Length; j++)
                 {
+                    float value = target[j];
                     if (float.IsFinite(value))
                         continue;
                     if (_parent.InvalidValues == InvalidRowHandling.Error)
-                        throw new InvalidOperationException($"Column '{inputs[i].ColumnName}' holds {value} at row {_row.Position}. Remove or repair such rows, or set InvalidValues = Skip to give them a NaN output.");
+                    {
+                        throw new InvalidOperationException(
+                            $"Column '{inputs[i].ColumnName}' holds {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} at row {_row.Position} (slot {j}); expected finite values. " +
+                            $"Remove or repair such rows{(_parent.CanSkipInvalidRows ? $", or set InvalidValues = {nameof(InvalidRowHandling.Skip)} to give them a NaN {_parent.OutputColumnName}" : "")}.");
+                    }
                     batch.Invalid[slot] = true;
                     target.Clear();   // the row still goes through the network, with harmless zeros
                     break;
@@ -204,7 +253,40 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
 
     private void Compute(RowBatch batch)
     {
-        ComputeBatch(batch);
+        Interlocked.Increment(ref _forwardPasses);
+        int count = batch.Count;
+        if (PadsBatches && count < batch.Capacity)
+        {
+            for (int slot = count; slot < batch.Capacity; slot++)
+            {
+                for (int i = 0; i < batch.Inputs.Length; i++)
+                {
+                    int length = batch.Inputs[i].Length / batch.Capacity;
+                    batch.Inputs[i].AsSpan(slot * length, length).Clear();
+                }
+                batch.HasSeed[slot] = false;
+                batch.Invalid[slot] = false;
+                batch.Positions[slot] = -1 - (slot - count);
+            }
+            batch.Count = batch.Capacity;
+            try
+            {
+                ComputeBatch(batch);
+            }
+            finally
+            {
+                batch.Count = count;
+            }
+        }
+        else
+        {
+            ComputeBatch(batch);
+        }
+        MarkInvalid(batch);
+    }
+
+    private void MarkInvalid(RowBatch batch)
+    {
         int length = OutputLength;
         for (int slot = 0; slot < batch.Count; slot++)
         {
@@ -353,9 +435,13 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
         public DataViewSchema OutputSchema { get; }
 
         public IEnumerable<DataViewSchema.Column> GetDependencies(IEnumerable<DataViewSchema.Column> dependingColumns)
-            => dependingColumns.Any(c => c.Index == InputSchema.Count)
-                ? _parent.InputColumnsOf(InputSchema)
-                : dependingColumns.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]);
+        {
+            // Pass-through columns depend on themselves; the output depends on the transformer's inputs.
+            var needed = dependingColumns.Where(c => c.Index < InputSchema.Count).Select(c => InputSchema[c.Index]);
+            if (dependingColumns.Any(c => c.Index == InputSchema.Count))
+                needed = needed.Concat(_parent.InputColumnsOf(InputSchema));
+            return needed.GroupBy(c => c.Index).Select(g => g.First()).ToArray();
+        }
 
         public DataViewRow GetRow(DataViewRow input, IEnumerable<DataViewSchema.Column> activeColumns)
             => new MappedRow(_parent, input, OutputSchema, activeColumns.Any(c => c.Index == InputSchema.Count));
@@ -378,7 +464,7 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
             if (scoring)
             {
                 _reader = new RowReader(parent, input);
-                _batch = new RowBatch(parent.Inputs, 1, parent.OutputLength);
+                _batch = new RowBatch(parent.Inputs, parent.PadsBatches ? parent.BatchSize : 1, parent.OutputLength);
             }
         }
 
@@ -415,6 +501,9 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
     /// <inheritdoc/>
     public abstract void Dispose();
 
+    /// <summary>Whether <see cref="Dispose"/> has run (its torch modules are released).</summary>
+    internal abstract bool IsDisposed { get; }
+
     /// <inheritdoc/>
     void ICanSaveModel.Save(ModelSaveContext ctx) => SaveModel(ctx);
 
@@ -429,6 +518,22 @@ internal static class RowBatchTensors
     {
         var all = TorchSharp.torch.tensor(batch.Inputs[input], shape.BatchShape(batch.Capacity));
         return batch.Count == batch.Capacity ? all : all.narrow(0, 0, batch.Count);
+    }
+
+    /// <summary>
+    /// Input <paramref name="input"/> mapped into the model's space by <paramref name="normalizer"/>, as a [count, ...shape]
+    /// tensor. Affine and identity normalisers work on the batch's floats in place (their span path is bit-identical to
+    /// the tensor path and saves a few torch calls per batch, which is what a PredictionEngine's single row pays for).
+    /// </summary>
+    public static TorchSharp.torch.Tensor NormalizedInput(RowBatch batch, int input, SampleShape shape, Normalizer normalizer)
+    {
+        if (normalizer is AffineNormalizer or IdentityNormalizer)
+        {
+            var values = batch.Inputs[input].AsSpan(0, batch.Count * shape.Length);
+            normalizer.Normalize(values, values);
+            return Input(batch, input, shape);
+        }
+        return normalizer.Normalize(Input(batch, input, shape));
     }
 
     /// <summary>Copies a [count, ...] float tensor into the batch's outputs.</summary>

@@ -41,7 +41,7 @@ public sealed class DiffusionModelTransformer : BatchedTransformerBase
         FeatureColumnName = featureColumnName;
         NoiseLevels = noiseLevels;
         EvaluationSeed = evaluationSeed;
-        _inputs = new[] { new BatchInput(featureColumnName, model.Shape.Length) };
+        _inputs = new[] { new BatchInput(featureColumnName, model.Shape.Length, Description: model.Shape.ToString()) };
     }
 
     /// <summary>The core model: shape, schedule, EMA denoiser, normaliser.</summary>
@@ -68,12 +68,13 @@ public sealed class DiffusionModelTransformer : BatchedTransformerBase
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var normalized = Model.Normalizer.Normalize(RowBatchTensors.Input(batch, 0, Shape));
+        var normalized = RowBatchTensors.NormalizedInput(batch, 0, Shape, Model.Normalizer);
         RowBatchTensors.Output(batch, Model.DenoisingError(normalized, NoiseLevels, EvaluationSeed));
     }
 
     private protected override void SaveModel(ModelSaveContext ctx)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         Host.CheckValue(ctx, nameof(ctx));
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
@@ -101,6 +102,7 @@ public sealed class DiffusionModelTransformer : BatchedTransformerBase
         Contracts.CheckValue(env, nameof(env));
         var host = env.Register(nameof(DiffusionModelTransformer));
         host.CheckValue(ctx, nameof(ctx));
+        ModelVersion.CheckReadable(ctx, GetVersionInfo());
         ctx.CheckAtModel(GetVersionInfo());
 
         // *** Binary format ***
@@ -117,6 +119,8 @@ public sealed class DiffusionModelTransformer : BatchedTransformerBase
         var model = ComponentStream.Load(ctx, ModelEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream));
         return new DiffusionModelTransformer(env, model, feature, output, batchSize, (InvalidRowHandling)invalid, noiseLevels, seed);
     }
+
+    internal override bool IsDisposed => _disposed;
 
     /// <summary>Releases the torch modules.</summary>
     public override void Dispose()

@@ -13,8 +13,10 @@ namespace Microsoft.ML.RewardExtraction;
 /// The base diffusion model's sampler steered by a relative reward (classifier guidance), as an ML.NET transformer.
 /// Each input row becomes one sample in the <c>Sample</c> column (raw, un-normalised values). Optional per-row
 /// inputs: a condition vector with a mask (inpainting: entries where the mask is non-zero are fixed to the condition's
-/// values) and an integer seed; without a seed column each row is seeded from <see cref="Seed"/> and its position, so
-/// a row's sample does not depend on which other rows share its batch.
+/// values) and an integer seed; without a seed column each row is seeded from <see cref="Seed"/> and its position
+/// (a PredictionEngine numbers its calls 0, 1, 2, ... the same way). Every row draws its noise from its own generator and
+/// every sampling pass runs on exactly <see cref="BatchedTransformerBase.BatchSize"/> rows (partial batches and a
+/// PredictionEngine's single row are padded), so a row's sample is bit-identical whichever batch, or engine, produces it.
 /// </summary>
 public sealed class GuidedSamplingTransformer : BatchedTransformerBase
 {
@@ -36,13 +38,15 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
     private readonly int _conditionInput = -1;
     private readonly int _maskInput = -1;
     private readonly bool _ownsModels;
+    private readonly BatchedTransformerBase[] _lenders;
     private bool _disposed;
 
     internal GuidedSamplingTransformer(IHostEnvironment env, DiffusionModel baseModel, RelativeRewardModel? reward, GuidanceOptions guidance,
         string outputColumnName, string? conditionColumnName, string? conditionMaskColumnName, string? seedColumnName, long seed,
-        int batchSize, bool ownsModels)
+        int batchSize, bool ownsModels, IReadOnlyList<BatchedTransformerBase>? lenders = null)
         : base(env, nameof(GuidedSamplingTransformer), outputColumnName, batchSize, InvalidRowHandling.Error)
     {
+        _lenders = lenders?.ToArray() ?? Array.Empty<BatchedTransformerBase>();
         BaseModel = baseModel ?? throw new ArgumentNullException(nameof(baseModel));
         Reward = reward;
         Guidance = guidance ?? throw new ArgumentNullException(nameof(guidance));
@@ -65,9 +69,9 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
         if (conditionColumnName is not null)
         {
             _conditionInput = inputs.Count;
-            inputs.Add(new BatchInput(conditionColumnName, baseModel.Shape.Length));
+            inputs.Add(new BatchInput(conditionColumnName, baseModel.Shape.Length, Description: $"known values of {baseModel.Shape}"));
             _maskInput = inputs.Count;
-            inputs.Add(new BatchInput(conditionMaskColumnName!, baseModel.Shape.Length));
+            inputs.Add(new BatchInput(conditionMaskColumnName!, baseModel.Shape.Length, Description: $"mask of {baseModel.Shape}, non-zero = known"));
         }
         if (seedColumnName is not null)
             inputs.Add(new BatchInput(seedColumnName, 1, IsSeed: true));
@@ -102,12 +106,29 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
 
     private protected override IReadOnlyList<BatchInput> Inputs => _inputs;
 
+    /// <summary>Every sampling pass runs on exactly <see cref="BatchedTransformerBase.BatchSize"/> rows, so a row's sample
+    /// is bit-identical whether it comes from Transform (in any batch) or from a PredictionEngine.</summary>
+    private protected override bool PadsBatches => true;
+
+    private protected override bool CanSkipInvalidRows => false;
+
     /// <summary>The seed of a row without a seed column: a fixed mix of the options' seed and the row position.</summary>
     internal static long RowSeed(long seed, long position) => unchecked(seed * -7046029254386353131L + position * 0x5851F42D4C957F2DL + 1442695040888963407L);
 
-    private protected override void ComputeBatch(RowBatch batch)
+    /// <summary>Throws if this sampler, or a transformer whose models it borrows, has been disposed.</summary>
+    private void CheckAlive()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (var lender in _lenders)
+        {
+            if (lender.IsDisposed)
+                throw new ObjectDisposedException(lender.GetType().Name, $"This sampler uses the models of a {lender.GetType().Name} that has been disposed.");
+        }
+    }
+
+    private protected override void ComputeBatch(RowBatch batch)
+    {
+        CheckAlive();
         using var scope = torch.NewDisposeScope();
         var generators = new torch.Generator[batch.Count];
         try
@@ -117,7 +138,7 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
             InpaintingCondition? condition = null;
             if (_conditionInput >= 0)
             {
-                var values = BaseModel.Normalizer.Normalize(RowBatchTensors.Input(batch, _conditionInput, Shape));
+                var values = RowBatchTensors.NormalizedInput(batch, _conditionInput, Shape, BaseModel.Normalizer);
                 var mask = RowBatchTensors.Input(batch, _maskInput, Shape).ne(0);
                 condition = new InpaintingCondition(values, mask);
             }
@@ -135,6 +156,7 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
 
     private protected override void SaveModel(ModelSaveContext ctx)
     {
+        CheckAlive();
         Host.CheckValue(ctx, nameof(ctx));
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
@@ -175,6 +197,7 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
         Contracts.CheckValue(env, nameof(env));
         var host = env.Register(nameof(GuidedSamplingTransformer));
         host.CheckValue(ctx, nameof(ctx));
+        ModelVersion.CheckReadable(ctx, GetVersionInfo());
         ctx.CheckAtModel(GetVersionInfo());
 
         // *** Binary format ***
@@ -200,6 +223,8 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
             : null;
         return new GuidedSamplingTransformer(env, baseModel, reward, guidance, output, condition, mask, seedColumn, seed, batchSize, ownsModels: true);
     }
+
+    internal override bool IsDisposed => _disposed;
 
     /// <summary>Releases the torch modules this transformer loaded itself (models passed in stay with their owners).</summary>
     public override void Dispose()

@@ -45,7 +45,7 @@ public sealed class RelativeRewardTransformer : BatchedTransformerBase
             throw new ArgumentOutOfRangeException(nameof(scoringStep), scoringStep, $"The scoring step must lie in 0..{model.DiffusionSteps - 1}.");
         FeatureColumnName = featureColumnName;
         ScoringStep = scoringStep;
-        _inputs = new[] { new BatchInput(featureColumnName, model.Shape.Length) };
+        _inputs = new[] { new BatchInput(featureColumnName, model.Shape.Length, Description: model.Shape.ToString()) };
     }
 
     /// <summary>The core reward model (EMA weights).</summary>
@@ -72,12 +72,13 @@ public sealed class RelativeRewardTransformer : BatchedTransformerBase
         ObjectDisposedException.ThrowIf(_disposed, this);
         using var scope = torch.NewDisposeScope();
         using var _ = torch.no_grad();
-        var normalized = Normalizer.Normalize(RowBatchTensors.Input(batch, 0, Shape));
+        var normalized = RowBatchTensors.NormalizedInput(batch, 0, Shape, Normalizer);
         RowBatchTensors.Output(batch, Model.Score(normalized, ScoringStep));
     }
 
     private protected override void SaveModel(ModelSaveContext ctx)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         Host.CheckValue(ctx, nameof(ctx));
         ctx.CheckAtModel();
         ctx.SetVersionInfo(GetVersionInfo());
@@ -117,6 +118,7 @@ public sealed class RelativeRewardTransformer : BatchedTransformerBase
         Contracts.CheckValue(env, nameof(env));
         var host = env.Register(nameof(RelativeRewardTransformer));
         host.CheckValue(ctx, nameof(ctx));
+        ModelVersion.CheckReadable(ctx, GetVersionInfo());
         ctx.CheckAtModel(GetVersionInfo());
 
         // *** Binary format ***
@@ -133,6 +135,8 @@ public sealed class RelativeRewardTransformer : BatchedTransformerBase
         host.CheckDecode(step >= 0 && step < model.DiffusionSteps);
         return new RelativeRewardTransformer(env, model, normalizer, feature, output, batchSize, (InvalidRowHandling)invalid, step);
     }
+
+    internal override bool IsDisposed => _disposed;
 
     /// <summary>Releases the torch modules.</summary>
     public override void Dispose()

@@ -29,13 +29,13 @@ internal static class TrainingRows
                 host.CheckAlive();
                 getter(ref buffer);
                 if (buffer.Length != shape.Length)
-                    throw host.Except($"Column '{columnName}' holds a vector of {buffer.Length} values at row {cursor.Position}; expected {shape.Length} for {shape}.");
+                    throw host.Except($"Column '{columnName}' holds a vector of {buffer.Length} values at row {cursor.Position}; expected Vector<Single, {shape.Length}> ({shape}).");
                 buffer.CopyTo(row);
                 int bad = Array.FindIndex(row, v => !float.IsFinite(v));
                 if (bad >= 0)
                 {
                     if (invalidRows == InvalidRowHandling.Error)
-                        throw host.Except($"Column '{columnName}' holds {row[bad]} at row {cursor.Position} (slot {bad}). Remove or repair such rows, or set InvalidValues = Skip to leave them out of training.");
+                        throw host.Except($"Column '{columnName}' holds {row[bad].ToString(System.Globalization.CultureInfo.InvariantCulture)} at row {cursor.Position} (slot {bad}); expected finite values. Remove or repair such rows, or set InvalidValues = Skip to leave them out of training.");
                     skipped++;
                     continue;
                 }
@@ -51,13 +51,12 @@ internal static class TrainingRows
     /// <summary>Throws ML.NET's schema-mismatch errors unless the column exists as Vector&lt;Single, shape.Length&gt;.</summary>
     public static void CheckColumn(DataViewSchema schema, string columnName, SampleShape shape)
     {
+        string expected = $"Vector<Single, {shape.Length}> ({shape})";
         var column = schema.GetColumnOrNull(columnName)
-            ?? throw new ArgumentOutOfRangeException(nameof(schema), $"Could not find input column '{columnName}'.");
-        if (column.Type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single)
-            throw new ArgumentOutOfRangeException(nameof(schema), $"Schema mismatch for input column '{columnName}': expected Vector<Single, {shape.Length}> for {shape}, got {column.Type}.");
-        if (vector.Size != shape.Length)
-            throw new ArgumentOutOfRangeException(nameof(schema), vector.Size == 0
-                ? $"Schema mismatch for input column '{columnName}': expected Vector<Single, {shape.Length}> for {shape}, got a vector of unknown size."
-                : $"Schema mismatch for input column '{columnName}': expected Vector<Single, {shape.Length}> for {shape}, got Vector<Single, {vector.Size}>.");
+            ?? throw new ArgumentOutOfRangeException(nameof(schema),
+                $"Could not find input column '{columnName}': expected {expected}. The input has columns {BatchedTransformerBase.DescribeColumns(schema)}.");
+        if (column.Type is not VectorDataViewType vector || vector.ItemType != NumberDataViewType.Single || vector.Size != shape.Length)
+            throw new ArgumentOutOfRangeException(nameof(schema),
+                $"Schema mismatch for input column '{columnName}': expected {expected}, got {BatchedTransformerBase.DescribeType(column.Type)}.");
     }
 }
