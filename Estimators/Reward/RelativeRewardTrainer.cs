@@ -81,6 +81,15 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         /// <summary>Steps between checkpoints. Default 1000.</summary>
         public int CheckpointEvery { get; set; } = 1000;
 
+        /// <summary>Target cache: the number of (x0, t, noise) draws whose regression targets are computed once by the frozen
+        /// base and expert models and reused (see <see cref="RewardTrainingOptions.TargetCachePoolSize"/>). 0 (the default)
+        /// = off: the exact method, fresh draws and two diffusion-model forwards every step.</summary>
+        public int TargetCachePoolSize { get; set; }
+
+        /// <summary>Steps between rebuilds of the target cache's pool (0 = build it once). Ignored when
+        /// <see cref="TargetCachePoolSize"/> is 0. Default 1000.</summary>
+        public int TargetCacheRefreshEvery { get; set; } = 1000;
+
         /// <summary>Rows read ahead and scored per forward by the transformer. Default 1024.</summary>
         public int ScoringBatchSize { get; set; } = 1024;
 
@@ -176,6 +185,8 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
                     CheckpointPath = o.CheckpointPath,
                     CheckpointEvery = o.CheckpointEvery,
                     ResumeFromCheckpoint = o.CheckpointPath is not null,
+                    TargetCachePoolSize = o.TargetCachePoolSize,
+                    TargetCacheRefreshEvery = o.TargetCacheRefreshEvery,
                 }).Train(baseModel, _expert.Model, network, normalized, reporter, o.CancellationToken);
             }
             return new RelativeRewardTransformer(_host, reward, baseModel.Normalizer, o.FeatureColumnName, o.OutputColumnName,

@@ -99,7 +99,7 @@ public sealed class DiffusionTrainer
             CopyWeights(model.Denoiser, online);
             online.train();
             var parameters = online.parameters().ToArray();
-            using var optimizer = optim.Adam(parameters, options.LearningRate);
+            using var optimizer = new Adam(parameters, options.LearningRate);
             var ema = new ExponentialMovingAverage(online, model.Denoiser, options.EmaDecay, options.EmaUpdateEvery, options.EmaStartStep);
             string run = RunDescription(model, networkOptions, count, mask is not null);
 

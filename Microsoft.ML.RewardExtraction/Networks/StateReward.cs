@@ -174,9 +174,18 @@ public sealed class StateReward : RewardNetwork
                 .transpose(2, 3)                         // [B, W, m, D]: rows in time order
                 .reshape(batch, WindowCount, _options.Window * Shape.TransitionDimension);
         var timeTerm = input_time.call(time_embedding.call(t, x.dtype)).unsqueeze(1);   // [B, 1, h0]
-        var h = RewardTimeEmbedding.Activate(input.call(windows).add_(timeTerm), _options.Activation);
+        // Without autograd the activations are applied in place by a fused kernel (Mish) on the layers' own outputs.
+        bool fused = !is_grad_enabled() && _options.Activation == RewardActivation.Mish;
+        var h = Activate(input.call(windows).add_(timeTerm), fused);
         foreach (var layer in hidden)
-            h = RewardTimeEmbedding.Activate(layer.call(h), _options.Activation);
+            h = Activate(layer.call(h), fused);
         return output.call(h).squeeze(-1).MoveToOuterDisposeScope();
+    }
+
+    private Tensor Activate(Tensor x, bool fused)
+    {
+        if (fused && FusedKernels.Supports(x))
+            return FusedKernels.MishInPlace(x);
+        return _options.Activation == RewardActivation.Mish ? FusedMish.Apply(x) : RewardTimeEmbedding.Activate(x, _options.Activation);
     }
 }

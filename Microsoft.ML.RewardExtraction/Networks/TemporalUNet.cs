@@ -95,6 +95,12 @@ public sealed class TemporalUNet : Denoiser, IDescribedDenoiser
     /// <summary>The hyperparameters this network was built with.</summary>
     public DenoiserOptions Options { get; }
 
+    private ResidualTemporalBlock[]? _blocks;
+
+    /// <summary>All residual blocks in the order the forward pass meets them.</summary>
+    private ResidualTemporalBlock[] Blocks()
+        => _blocks ??= down_blocks.Concat(new[] { mid1, mid2 }).Concat(up_blocks).ToArray();
+
     /// <summary>Checks that a TemporalUNet can be built for <paramref name="shape"/>; throws a clear exception if not.</summary>
     public static void Validate(SampleShape shape, int dimension, IReadOnlyList<int> multipliers)
     {
@@ -122,27 +128,37 @@ public sealed class TemporalUNet : Denoiser, IDescribedDenoiser
         bool inplace = !is_grad_enabled();
         using var scope = NewDisposeScope();
         var temb = time_mlp.call(t);
-        // Every block feeds the embedding through Mish before its own Linear: compute that Mish once.
+        // Every block feeds the embedding through Mish and its own Linear: compute that Mish once, and all the blocks'
+        // projections as one GEMM against their stacked weights (block k reads columns [offset_k, offset_k + C_k)).
         var act = F.mish(temb);
+        var blocks = Blocks();
+        var projections = F.linear(act, cat(blocks.Select(b => b.TimeWeight).ToArray(), 0), cat(blocks.Select(b => b.TimeBias).ToArray(), 0));
+        long offset = 0;
+        Tensor Next(ResidualTemporalBlock block)
+        {
+            var slice = projections.narrow(1, offset, block.OutputChannels);
+            offset += block.OutputChannels;
+            return slice;
+        }
 
         var h = x.transpose(1, 2);   // [B, D, H]
         var skips = new Tensor[_levels];
         for (int i = 0; i < _levels; i++)
         {
-            h = down_blocks[2 * i].Forward(h, act, inplace);
-            h = down_blocks[2 * i + 1].Forward(h, act, inplace);
+            h = down_blocks[2 * i].Forward(h, Next(down_blocks[2 * i]), inplace);
+            h = down_blocks[2 * i + 1].Forward(h, Next(down_blocks[2 * i + 1]), inplace);
             skips[i] = h;
             if (i < _levels - 1)
                 h = downsamples[i].call(h);
         }
-        h = mid1.Forward(h, act, inplace);
-        h = mid2.Forward(h, act, inplace);
+        h = mid1.Forward(h, Next(mid1), inplace);
+        h = mid2.Forward(h, Next(mid2), inplace);
         for (int j = 0; j < _levels - 1; j++)
         {
             // Skips are consumed deepest first; the first level's activation is never concatenated (as in Diffuser).
             h = cat(new[] { h, skips[_levels - 1 - j] }, 1);
-            h = up_blocks[2 * j].Forward(h, act, inplace);
-            h = up_blocks[2 * j + 1].Forward(h, act, inplace);
+            h = up_blocks[2 * j].Forward(h, Next(up_blocks[2 * j]), inplace);
+            h = up_blocks[2 * j + 1].Forward(h, Next(up_blocks[2 * j + 1]), inplace);
             h = upsamples[j].call(h);
         }
         h = final_block.Forward(h, inplace);
@@ -155,24 +171,45 @@ public sealed class TemporalUNet : Denoiser, IDescribedDenoiser
 /// <summary>Conv1d(k, padding k/2) -> GroupNorm(8) -> Mish.</summary>
 internal sealed class Conv1dBlock : nn.Module<Tensor, Tensor>
 {
+    private const double Epsilon = 1e-5;
     private readonly Conv1d conv;
     private readonly GroupNorm norm;
+    private readonly int _groups;
 
     public Conv1dBlock(int inputChannels, int outputChannels, int kernelSize, int groups = 8) : base(nameof(Conv1dBlock))
     {
         conv = nn.Conv1d(inputChannels, outputChannels, kernelSize, padding: kernelSize / 2);
-        norm = Layers.GroupNorm(groups, outputChannels);
+        norm = Layers.GroupNorm(groups, outputChannels, Epsilon);
+        _groups = groups;
         RegisterComponents();
     }
 
     public override Tensor forward(Tensor x) => Forward(x, !is_grad_enabled());
 
-    /// <summary>The block; with <paramref name="inplace"/> the Mish overwrites the normalised activation (safe without autograd).</summary>
-    public Tensor Forward(Tensor x, bool inplace)
+    /// <summary>The block; with <paramref name="inplace"/> (no autograd) GroupNorm and Mish run as one fused pass over the
+    /// convolution's own output, and <paramref name="perChannel"/> ([B, C]) and <paramref name="elementwise"/> ([B, C, H]),
+    /// when given, are added to the result in the same pass.</summary>
+    public Tensor Forward(Tensor x, bool inplace, Tensor? perChannel = null, Tensor? elementwise = null)
     {
-        using var convolved = conv.call(x);
+        var convolved = conv.call(x);
+        if (FusedGroupNormMish.Supports(convolved, norm.weight!, norm.bias!, perChannel, elementwise))
+        {
+            // One kernel with and without autograd (identical numbers); without autograd it overwrites the convolution.
+            var fused = FusedGroupNormMish.Apply(convolved, _groups, norm.weight!, norm.bias!, Epsilon, perChannel, elementwise, overwrite: inplace);
+            if (!ReferenceEquals(fused, convolved))
+                convolved.Dispose();
+            return fused;
+        }
         var normalised = norm.call(convolved);
-        return F.mish(normalised, inplace);
+        convolved.Dispose();
+        var activated = F.mish(normalised, inplace);
+        if (!inplace)
+            normalised.Dispose();   // the graph keeps what it needs
+        if (perChannel is not null)
+            activated.add_(perChannel.unsqueeze(-1));
+        if (elementwise is not null)
+            activated.add_(elementwise);
+        return activated;
     }
 }
 
@@ -194,24 +231,33 @@ internal sealed class ResidualTemporalBlock : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Output channels (the width of this block's time projection).</summary>
+    public long OutputChannels => time.weight!.shape[0];
+
+    /// <summary>The time projection's weight [C, E].</summary>
+    public Tensor TimeWeight => time.weight!;
+
+    /// <summary>The time projection's bias [C].</summary>
+    public Tensor TimeBias => time.bias!;
+
     /// <summary>x [B, C, H] and the step embedding [B, E] (raw: Mish is applied here).</summary>
     public override Tensor forward(Tensor x, Tensor embedding)
     {
         using var activated = F.mish(embedding);
-        return Forward(x, activated, !is_grad_enabled());
+        using var projected = time.call(activated);
+        return Forward(x, projected, !is_grad_enabled());
     }
 
-    /// <summary>x [B, C, H] and the step embedding after Mish [B, E] (shared by all blocks of a U-Net).</summary>
-    public Tensor Forward(Tensor x, Tensor activatedEmbedding, bool inplace)
+    /// <summary>x [B, C_in, H] and this block's projected step embedding [B, C] (any row stride): block0, plus the
+    /// projection, block1, plus the residual. Without autograd both additions happen inside the fused GroupNorm-Mish passes.</summary>
+    public Tensor Forward(Tensor x, Tensor projected, bool inplace)
     {
-        var h = block0.Forward(x, inplace);
-        using (var projected = time.call(activatedEmbedding))
-            h.add_(projected.unsqueeze(-1));   // h is block0's own output: adding in place is safe with autograd too
-        var output = block1.Forward(h, inplace);
+        var h = block0.Forward(x, inplace, perChannel: projected);   // adds to block0's own output (safe with autograd too)
+        var skip = residual is null ? x : residual.call(x);
+        var output = block1.Forward(h, inplace, elementwise: skip);
         h.Dispose();
-        if (residual is null)
-            return output.add_(x);
-        using var skip = residual.call(x);
-        return output.add_(skip);
+        if (residual is not null)
+            skip.Dispose();
+        return output;
     }
 }

@@ -96,15 +96,32 @@ public sealed class RelativeRewardObjective
         if (!noise.shape.SequenceEqual(start.shape))
             throw new ArgumentException($"The noise has shape [{string.Join(", ", noise.shape)}] but the samples have [{string.Join(", ", start.shape)}].", nameof(noise));
 
-        Tensor current, baseMean, target;
+        var (at, target) = Targets(start, t, noise);
+        return LossAt(at, t, target);
+    }
+
+    /// <summary>
+    /// The frozen half of <see cref="Loss"/>, computed without gradients: x_t = q_sample(x0, t, eps), the point u where the
+    /// reward's gradient is taken (mu_base(x_t, t) or x_t) and the target mu_expert(x_t, t) - mu_base(x_t, t). It depends only
+    /// on the two frozen models, so it can be computed once and reused (<see cref="RewardTrainingOptions.TargetCachePoolSize"/>).
+    /// </summary>
+    public (Tensor At, Tensor Target) Targets(Tensor start, Tensor t, Tensor noise)
+    {
         using (no_grad())
         {
-            current = BaseModel.Diffusion.QSample(start, t, noise);
-            baseMean = BaseModel.ReverseMean(current, t);
-            target = ExpertModel.ReverseMean(current, t).sub_(baseMean);
+            var current = BaseModel.Diffusion.QSample(start, t, noise);
+            var baseMean = BaseModel.ReverseMean(current, t);
+            var target = ExpertModel.ReverseMean(current, t).sub_(baseMean);
+            return (GradientAt == GradientLocation.BaseMean ? baseMean : current, target);
         }
+    }
+
+    /// <summary>The differentiable half of <see cref="Loss"/>: r = R(u, t), g = d(sum r)/du with create_graph,
+    /// mean((g - target)^2) + lambda mean(r^2). <paramref name="at"/> must be a tensor without history (it is made a leaf that requires grad).</summary>
+    public Tensor LossAt(Tensor at, Tensor t, Tensor target)
+    {
         // Leaves created under no_grad: no history to detach from, no copy needed.
-        var at = (GradientAt == GradientLocation.BaseMean ? baseMean : current).requires_grad_(true);
+        at.requires_grad_(true);
         var reward = Reward.call(at, t);
         var gradient = torch.autograd.grad(new[] { reward.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0];
         var loss = nn.functional.mse_loss(gradient, target);

@@ -74,7 +74,7 @@ public sealed class RewardTrainer
             var ema = new ExponentialMovingAverage(network, shadow, options.EmaDecay, options.EmaUpdateEvery, options.EmaStartStep);
             ema.CopyFromOnline();
             var parameters = network.parameters().ToArray();
-            using var optimizer = optim.Adam(parameters, options.LearningRate);
+            using var optimizer = new Adam(parameters, options.LearningRate);
             using var generator = TorchRandom.Generator(options.Seed);
 
             string run = RunDescription(network, schedule, count);
@@ -95,24 +95,39 @@ public sealed class RewardTrainer
             }
 
             var batchShape = baseModel.Shape.BatchShape(options.BatchSize);
+            using var cache = options.TargetCachePoolSize > 0
+                ? new TargetCache(objective, data, options.TargetCachePoolSize, options.TargetCacheRefreshEvery, options.Seed, device)
+                : null;
             var clock = Stopwatch.StartNew();
             for (int step = firstStep; step < options.TrainingSteps; step++)
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 double lossValue;
+                cache?.Prepare(step);
                 using (var scope = NewDisposeScope())
                 {
-                    var index = randint(0, count, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
-                    var t = randint(0, steps, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
-                    var noise = randn(batchShape, dtype: data.dtype, generator: generator);
-                    var start = data.index_select(0, index);
-                    if (device.type != DeviceType.CPU)
+                    Tensor loss;
+                    if (cache is not null)
                     {
-                        start = start.to(device);
-                        t = t.to(device);
-                        noise = noise.to(device);
+                        // Only the batch's pool rows are drawn from the batch generator; the pool has its own.
+                        var rows = randint(0, cache.Size, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
+                        var (at, steps0, target) = cache.Batch(rows);
+                        loss = objective.LossAt(at, steps0, target);
                     }
-                    var loss = objective.Loss(start, t, noise);
+                    else
+                    {
+                        var index = randint(0, count, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
+                        var t = randint(0, steps, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
+                        var noise = randn(batchShape, dtype: data.dtype, generator: generator);
+                        var start = data.index_select(0, index);
+                        if (device.type != DeviceType.CPU)
+                        {
+                            start = start.to(device);
+                            t = t.to(device);
+                            noise = noise.to(device);
+                        }
+                        loss = objective.Loss(start, t, noise);
+                    }
                     optimizer.zero_grad();
                     loss.backward();
                     if (options.GradientClipNorm > 0)
@@ -184,6 +199,7 @@ public sealed class RewardTrainer
         return FormattableString.Invariant(
             $"RelativeReward; network {RewardNetworkArchitecture.Describe(network)}; schedule {schedule}; data {count}; batch {o.BatchSize}; lr {o.LearningRate:R}; ") +
             FormattableString.Invariant(
-            $"at {o.GradientAt}; lambda {o.MagnitudePenalty:R}; ema {o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; clip {o.GradientClipNorm:R}; seed {o.Seed}");
+            $"at {o.GradientAt}; lambda {o.MagnitudePenalty:R}; ema {o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; clip {o.GradientClipNorm:R}; seed {o.Seed}") +
+            (o.TargetCachePoolSize > 0 ? FormattableString.Invariant($"; target cache {o.TargetCachePoolSize}/{o.TargetCacheRefreshEvery}") : "");
     }
 }

@@ -46,6 +46,20 @@ public sealed class RewardTrainingOptions
     /// uninterrupted run with the same options). Default false.</summary>
     public bool ResumeFromCheckpoint { get; set; }
 
+    /// <summary>
+    /// Target cache (opt-in; 0 = off = the exact method). The base and expert models are frozen, so for a pool of this many
+    /// (x0, t, noise) triples the regression input u and target mu_expert - mu_base can be computed once and reused: each
+    /// step then draws its batch from the pool (with replacement) and runs only the reward network, without the two
+    /// diffusion-model forwards. The pool is rebuilt every <see cref="TargetCacheRefreshEvery"/> steps. This changes the
+    /// sampling of the objective (a finite pool instead of fresh draws), so results differ from the exact mode. Default 0.
+    /// </summary>
+    public int TargetCachePoolSize { get; set; }
+
+    /// <summary>Steps between rebuilds of the target cache's pool (0 = build it once). Pool number r = step / K is drawn
+    /// from its own generator seeded with <see cref="Seed"/> and r, so a resumed run rebuilds exactly the same pool.
+    /// Ignored when <see cref="TargetCachePoolSize"/> is 0. Default 1000.</summary>
+    public int TargetCacheRefreshEvery { get; set; } = 1000;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid training setting.</summary>
     public void Validate()
     {
@@ -69,5 +83,9 @@ public sealed class RewardTrainingOptions
             throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "The gradient clip norm must be a finite number >= 0 (0 = off).");
         if (CheckpointEvery < 0)
             throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), CheckpointEvery, "The checkpoint interval must be >= 0.");
+        if (TargetCachePoolSize < 0)
+            throw new ArgumentOutOfRangeException(nameof(TargetCachePoolSize), TargetCachePoolSize, "The target cache pool size must be >= 0 (0 = off).");
+        if (TargetCacheRefreshEvery < 0)
+            throw new ArgumentOutOfRangeException(nameof(TargetCacheRefreshEvery), TargetCacheRefreshEvery, "The target cache refresh interval must be >= 0 (0 = never).");
     }
 }

@@ -1,0 +1,67 @@
+using System.Globalization;
+using MLReward.Benchmarks;
+
+// mlreward-bench [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw] [--warmup N]
+//                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS]] [--cached] [--profile [N]] [--paired]
+// Prints one JSON line per workload on stdout (the reference's keys plus CPU time and peak working set).
+
+int threads = 2;
+double seconds = 10;
+int? warmup = null;
+string only = string.Join(",", Workloads.All);
+int pool = 4096, refresh = 1000;
+int? memorySteps = null;
+bool cached = false;
+int? profile = null;
+for (int i = 0; i < args.Length; i++)
+{
+    string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
+    switch (args[i])
+    {
+        case "--threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--seconds": seconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--only": only = Next(); break;
+        case "--warmup": warmup = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--cache-pool": pool = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--cache-refresh": refresh = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+        case "--cached": cached = true; break;
+        case "--paired": Pacer.Enabled = true; break;
+        case "--profile":
+            profile = i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int r) ? (++i, r).r : 5;
+            break;
+        case "--memory-check":
+            memorySteps = i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? (++i, n).n : 10_000;
+            break;
+        case "-h" or "--help":
+            Console.WriteLine("mlreward-bench [--threads N] [--seconds S] [--only " + string.Join(",", Workloads.All) + "] [--warmup N] [--cache-pool P] [--cache-refresh K] [--memory-check [STEPS]] [--cached]");
+            return 0;
+        default:
+            Console.Error.WriteLine($"Unknown argument '{args[i]}'; see --help.");
+            return 2;
+    }
+}
+if (threads < 1 || !(seconds >= 0) || pool < 0 || refresh < 0)
+{
+    Console.Error.WriteLine("--threads must be >= 1; --seconds, --cache-pool and --cache-refresh must be >= 0.");
+    return 2;
+}
+
+var options = new BenchmarkOptions { Threads = threads, Seconds = seconds, Warmup = warmup, TargetCachePoolSize = pool, TargetCacheRefreshEvery = refresh };
+if (profile is int repetitions)
+{
+    foreach (var line in Profiling.Run(only, options, repetitions))
+        Console.WriteLine(line);
+    return 0;
+}
+if (memorySteps is int steps)
+{
+    Console.WriteLine(MemoryCheck.Run(options, steps, cached));
+    return 0;
+}
+foreach (var name in only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+{
+    var result = Workloads.Run(name, options);
+    Console.WriteLine(Pacer.Enabled ? "RESULT " + result : result.ToString());
+    Console.Out.Flush();
+}
+return 0;

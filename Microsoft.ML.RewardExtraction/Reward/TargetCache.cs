@@ -1,0 +1,112 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.RewardExtraction;
+
+/// <summary>
+/// The pool behind <see cref="RewardTrainingOptions.TargetCachePoolSize"/>: for P triples (x0, t, eps) it holds t, the point
+/// u where the reward's gradient is taken and the target mu_expert - mu_base, computed once by the frozen models
+/// (<see cref="RelativeRewardObjective.Targets"/>). Pool number r is drawn from a generator of its own seeded with the
+/// training seed and r, so a resumed run rebuilds exactly the pool an uninterrupted run had.
+/// </summary>
+internal sealed class TargetCache : IDisposable
+{
+    /// <summary>Rows per frozen forward while the pool is built.</summary>
+    private const int BuildChunk = 256;
+
+    private readonly RelativeRewardObjective _objective;
+    private readonly Tensor _data;
+    private readonly int _size;
+    private readonly int _refreshEvery;
+    private readonly long _seed;
+    private readonly Device _device;
+    private Tensor? _at;
+    private Tensor? _target;
+    private Tensor? _steps;
+    private long _pool = -1;
+
+    public TargetCache(RelativeRewardObjective objective, Tensor data, int size, int refreshEvery, long seed, Device device)
+    {
+        _objective = objective;
+        _data = data;
+        _size = size;
+        _refreshEvery = refreshEvery;
+        _seed = seed;
+        _device = device;
+    }
+
+    /// <summary>Pool size P.</summary>
+    public int Size => _size;
+
+    /// <summary>Makes sure the pool for <paramref name="step"/> (0-based) is the current one, building it if needed.</summary>
+    public void Prepare(int step)
+    {
+        long pool = _refreshEvery > 0 ? step / _refreshEvery : 0;
+        if (pool == _pool)
+            return;
+        Build(pool);
+        _pool = pool;
+    }
+
+    /// <summary>Rows <paramref name="index"/> ([B] int64 in 0..P-1) of the pool: (u, t, target), fresh tensors of the caller's scope.</summary>
+    public (Tensor At, Tensor T, Tensor Target) Batch(Tensor index)
+    {
+        if (_at is null || _target is null || _steps is null)
+            throw new InvalidOperationException("The target cache has not been built.");
+        if (index.device != _device)
+            index = index.to(_device);
+        return (_at.index_select(0, index), _steps.index_select(0, index), _target.index_select(0, index));
+    }
+
+    /// <summary>Seed of pool number <paramref name="pool"/>: the training seed and r mixed, so pools differ from each other
+    /// and from the batch generator's stream.</summary>
+    internal static long PoolSeed(long seed, long pool) => unchecked(seed * 1_000_003 + 0x5DEECE66DL * (pool + 1));
+
+    private void Build(long pool)
+    {
+        Release();
+        var baseModel = _objective.BaseModel;
+        int steps = baseModel.Diffusion.Steps;
+        long count = _data.shape[0];
+        var shape = baseModel.Shape.BatchShape(_size);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        using var generator = TorchRandom.Generator(PoolSeed(_seed, pool));
+        var index = randint(0, count, new long[] { _size }, dtype: ScalarType.Int64, generator: generator);
+        var t = randint(0, steps, new long[] { _size }, dtype: ScalarType.Int64, generator: generator);
+        var noise = randn(shape, dtype: _data.dtype, generator: generator);
+        var at = empty(shape, _data.dtype, _device);
+        var target = empty(shape, _data.dtype, _device);
+        var onDevice = t.to(_device);
+        for (long first = 0; first < _size; first += BuildChunk)
+        {
+            using var chunkScope = NewDisposeScope();
+            long rows = Math.Min(BuildChunk, _size - first);
+            var start = _data.index_select(0, index.narrow(0, first, rows));
+            var eps = noise.narrow(0, first, rows);
+            var steps0 = t.narrow(0, first, rows);
+            if (_device.type != DeviceType.CPU)
+            {
+                start = start.to(_device);
+                eps = eps.to(_device);
+                steps0 = steps0.to(_device);
+            }
+            var (u, y) = _objective.Targets(start, steps0, eps);
+            at.narrow(0, first, rows).copy_(u);
+            target.narrow(0, first, rows).copy_(y);
+        }
+        _at = at.DetachFromDisposeScope();
+        _target = target.DetachFromDisposeScope();
+        _steps = onDevice.DetachFromDisposeScope();
+    }
+
+    private void Release()
+    {
+        _at?.Dispose();
+        _target?.Dispose();
+        _steps?.Dispose();
+        _at = _target = _steps = null;
+    }
+
+    public void Dispose() => Release();
+}
