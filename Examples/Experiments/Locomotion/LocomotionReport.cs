@@ -1,0 +1,189 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MLReward.Experiments.Locomotion;
+
+/// <summary>Return statistics of one condition.</summary>
+public sealed class ConditionResult
+{
+    /// <summary>What ran (e.g. "unsteered base planner").</summary>
+    public required string Name { get; init; }
+    /// <summary>Guidance scale (planner conditions only).</summary>
+    public double? Scale { get; init; }
+    /// <summary>t_stopgrad (steered planner only).</summary>
+    public int? StopGradientBelow { get; init; }
+    /// <summary>Episodes.</summary>
+    public int Episodes { get; init; }
+    /// <summary>Mean return.</summary>
+    public double MeanReturn { get; init; }
+    /// <summary>Standard error of the mean return.</summary>
+    public double StandardError { get; init; }
+    /// <summary>Sample standard deviation of the returns.</summary>
+    public double StandardDeviation { get; init; }
+    /// <summary>Mean episode length.</summary>
+    public double MeanLength { get; init; }
+    /// <summary>Episodes that terminated (fell) before the step cap.</summary>
+    public int Terminated { get; init; }
+    /// <summary>Each episode's return, in seed order.</summary>
+    public required double[] Returns { get; init; }
+    /// <summary>Each episode's length, in seed order.</summary>
+    public required int[] Lengths { get; init; }
+    /// <summary>Seconds of this condition (sampling plus simulation).</summary>
+    public double Seconds { get; init; }
+    /// <summary>Seconds per environment step of one episode batch (sampling only).</summary>
+    public double SamplingSecondsPerStep { get; init; }
+
+    /// <summary>Builds the record of a batch result.</summary>
+    public static ConditionResult From(string name, EpisodeBatchResult r, double seconds, double? scale = null, int? stopGrad = null)
+    {
+        int batchSteps = r.Lengths.Length == 0 ? 0 : r.Lengths.Max();
+        return new ConditionResult
+        {
+            Name = name,
+            Scale = scale,
+            StopGradientBelow = stopGrad,
+            Episodes = r.Returns.Length,
+            MeanReturn = r.Mean,
+            StandardError = r.StandardError,
+            StandardDeviation = Math.Sqrt(Statistics.Variance(r.Returns)),
+            MeanLength = r.Lengths.Length == 0 ? 0 : r.Lengths.Average(),
+            Terminated = r.Terminated.Count(t => t),
+            Returns = r.Returns,
+            Lengths = r.Lengths,
+            Seconds = seconds,
+            SamplingSecondsPerStep = batchSteps == 0 ? 0 : r.SamplingSeconds / batchSteps,
+        };
+    }
+}
+
+/// <summary>Summary of one behaviour data set.</summary>
+public sealed class DataSummary
+{
+    /// <summary>Policies and their episode counts.</summary>
+    public required Dictionary<string, int> EpisodesPerPolicy { get; init; }
+    /// <summary>Mean return per policy (stochastic actions).</summary>
+    public required Dictionary<string, double> MeanReturnPerPolicy { get; init; }
+    /// <summary>Environment steps.</summary>
+    public int Transitions { get; init; }
+    /// <summary>H-step windows used for training.</summary>
+    public int Windows { get; init; }
+}
+
+/// <summary>How well the reward separates held-out expert from base windows (t = 0).</summary>
+public sealed class RewardCheck
+{
+    /// <summary>Held-out base windows scored.</summary>
+    public int BaseWindows { get; init; }
+    /// <summary>Held-out expert windows scored.</summary>
+    public int ExpertWindows { get; init; }
+    /// <summary>Mean reward of the base windows.</summary>
+    public double MeanBaseReward { get; init; }
+    /// <summary>Mean reward of the expert windows.</summary>
+    public double MeanExpertReward { get; init; }
+    /// <summary>P(R(expert window) &gt; R(base window)): the rank AUC.</summary>
+    public double Auc { get; init; }
+    /// <summary>Class-balanced accuracy of the best threshold on the scalar reward (a one-feature classifier).</summary>
+    public double BalancedAccuracy { get; init; }
+}
+
+/// <summary>Everything a locomotion run measured (written as report.json and report.md).</summary>
+public sealed class LocomotionReport
+{
+    /// <summary>"locomotion".</summary>
+    public string Experiment { get; init; } = "locomotion";
+    /// <summary>Task name.</summary>
+    public required string Environment { get; init; }
+    /// <summary>Preset name.</summary>
+    public required string Preset { get; init; }
+    /// <summary>All settings.</summary>
+    public required LocomotionSettings Settings { get; init; }
+    /// <summary>Policy files used (role -> file name).</summary>
+    public required Dictionary<string, string> Policies { get; init; }
+    /// <summary>Base data.</summary>
+    public required DataSummary BaseData { get; init; }
+    /// <summary>Expert data.</summary>
+    public required DataSummary ExpertData { get; init; }
+    /// <summary>Final running losses: base, expert, reward.</summary>
+    public required Dictionary<string, double> Losses { get; init; }
+    /// <summary>Whether the trained models came from the cache.</summary>
+    public bool ModelsCached { get; init; }
+    /// <summary>Reward separation on held-out windows.</summary>
+    public required RewardCheck RewardCheck { get; init; }
+    /// <summary>Unsteered base planner.</summary>
+    public required ConditionResult Unsteered { get; init; }
+    /// <summary>Steered base planner.</summary>
+    public required ConditionResult Steered { get; init; }
+    /// <summary>The expert policy (stochastic actions, as in the expert data) on the same starts.</summary>
+    public required ConditionResult Expert { get; init; }
+    /// <summary>Welch's t-test, steered minus unsteered.</summary>
+    public required WelchResult Welch { get; init; }
+    /// <summary>(steered - unsteered) / (expert - unsteered).</summary>
+    public double GapRecovered { get; init; }
+    /// <summary>Extra guidance scales on the first episodes (same seeds), with the unsteered planner on those episodes first.</summary>
+    public required List<ConditionResult> Sweep { get; init; }
+    /// <summary>Whether the targets were met: p &lt; 0.05 (two-sided Welch) and gap recovered &gt;= 0.3.</summary>
+    public required Dictionary<string, bool> Targets { get; init; }
+    /// <summary>Seconds per stage.</summary>
+    public required Dictionary<string, double> TimingsSeconds { get; init; }
+    /// <summary>Wall-clock seconds of the whole run.</summary>
+    public double TotalSeconds { get; init; }
+    /// <summary>Machine: logical processors seen by the process and the load average at the start.</summary>
+    public required string Machine { get; init; }
+
+    /// <summary>The JSON options of report.json (snake_case, indented, NaN/infinity as strings).</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>Writes report.json.</summary>
+    public void WriteJson(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, JsonOptions));
+
+    /// <summary>Writes report.md.</summary>
+    public void WriteMarkdown(string path, string plotFile) => File.WriteAllText(path, ToMarkdown(plotFile));
+
+    /// <summary>The Markdown report.</summary>
+    public string ToMarkdown(string plotFile)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var b = new StringBuilder();
+        b.Append(c, $"# Locomotion: {Environment} (preset {Preset})\n\n");
+        b.Append("Steering the base diffusion planner with the relative reward extracted from the base and expert diffusion models ");
+        b.Append("(EXPERIMENTS.md section 2). Every condition runs the same episode seeds (resets and, for the planners, sampling noise).\n\n");
+        b.Append("| condition | episodes | mean return | +- s.e. | s.d. | mean length | terminated |\n|---|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var r in new[] { Unsteered, Steered, Expert })
+            b.Append(c, $"| {r.Name} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.StandardDeviation:F1} | {r.MeanLength:F0} | {r.Terminated} |\n");
+        b.Append('\n');
+        b.Append(c, $"- Welch t-test, steered vs unsteered: t = {Welch.T:F2}, df = {Welch.DegreesOfFreedom:F1}, p (two-sided) = {FormatP(Welch.PTwoSided)}, p (one-sided, steered > unsteered) = {FormatP(Welch.PGreater)}\n");
+        b.Append(c, $"- Gap recovered, (steered - unsteered) / (expert - unsteered): **{GapRecovered:P1}**\n");
+        b.Append(c, $"- Targets: p < 0.05 {(Targets.GetValueOrDefault("p_below_0_05") ? "met" : "NOT met")}; gap >= 30% {(Targets.GetValueOrDefault("gap_at_least_30_percent") ? "met" : "NOT met")}\n");
+        b.Append(c, $"- Reward on held-out windows (t = 0): AUC expert vs base {RewardCheck.Auc:F3}, balanced accuracy {RewardCheck.BalancedAccuracy:F3} ({RewardCheck.ExpertWindows} expert / {RewardCheck.BaseWindows} base windows)\n");
+        b.Append(c, $"- Return distributions: ![returns]({plotFile})\n\n");
+        if (Sweep.Count > 0)
+        {
+            b.Append("## Guidance scale sweep (first episodes, same seeds)\n\n| scale | t_stopgrad | episodes | mean return | +- s.e. | mean length |\n|---:|---:|---:|---:|---:|---:|\n");
+            foreach (var r in Sweep)
+                b.Append(c, $"| {r.Scale:G3} | {r.StopGradientBelow} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.MeanLength:F0} |\n");
+            b.Append('\n');
+        }
+        b.Append("## Data\n\n| set | episodes per policy | mean return per policy (stochastic) | transitions | windows |\n|---|---|---|---:|---:|\n");
+        foreach (var (name, d) in new[] { ("base", BaseData), ("expert", ExpertData) })
+            b.Append(c, $"| {name} | {string.Join(", ", d.EpisodesPerPolicy.Select(p => $"{p.Key}: {p.Value}"))} | {string.Join(", ", d.MeanReturnPerPolicy.Select(p => string.Create(c, $"{p.Key}: {p.Value:F0}")))} | {d.Transitions} | {d.Windows} |\n");
+        b.Append(c, $"\nPolicy files: {string.Join(", ", Policies.Select(p => $"{p.Key} = `{p.Value}`"))}\n\n");
+        b.Append("## Settings\n\n```\n").Append(Settings.Describe()).Append("\n```\n\n");
+        b.Append(c, $"Final running losses: {string.Join(", ", Losses.Select(l => string.Create(c, $"{l.Key} {l.Value:G4}")))}{(ModelsCached ? " (models loaded from the cache)" : "")}\n\n");
+        b.Append("## Timings (seconds)\n\n| stage | seconds |\n|---|---:|\n");
+        foreach (var (stage, seconds) in TimingsSeconds)
+            b.Append(c, $"| {stage} | {seconds:F1} |\n");
+        b.Append(c, $"| **total** | **{TotalSeconds:F1}** |\n\n");
+        b.Append(c, $"Machine: {Machine}\n");
+        return b.ToString();
+    }
+
+    private static string FormatP(double p) => p < 1e-4 ? p.ToString("0.0e+0", CultureInfo.InvariantCulture) : p.ToString("F4", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,209 @@
+using System.Globalization;
+using System.Text;
+
+namespace MLReward.Experiments.Locomotion;
+
+/// <summary>
+/// Every setting of one locomotion run (EXPERIMENTS.md section 2), per task and preset. The presets are sized for a
+/// busy 2-core CPU; <see cref="For"/> documents why each value was chosen.
+/// </summary>
+public sealed record LocomotionSettings
+{
+    /// <summary>The preset names: quick (CI smoke test) and default (the experiment).</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = ["quick", "default"];
+
+    /// <summary>The task: "cheetah" or "hopper".</summary>
+    public string Environment { get; init; } = "cheetah";
+
+    /// <summary>The preset's name (reported).</summary>
+    public string Preset { get; init; } = "custom";
+
+    /// <summary>Seed of data, training and evaluation.</summary>
+    public int Seed { get; init; } = 1;
+
+    // ---- data ----
+    /// <summary>Policies (file stems under the policy folder, without the task prefix) whose stochastic rollouts make the
+    /// base ("medium-replay-like") data, with equal numbers of episodes.</summary>
+    public string[] BasePolicies { get; init; } = ["early1", "early2", "medium"];
+
+    /// <summary>Episodes per base policy.</summary>
+    public int BaseEpisodesPerPolicy { get; init; } = 8;
+
+    /// <summary>The policy whose stochastic rollouts make the expert data.</summary>
+    public string ExpertPolicy { get; init; } = "expert";
+
+    /// <summary>Expert episodes.</summary>
+    public int ExpertEpisodes { get; init; } = 12;
+
+    /// <summary>Steps at most per data episode (the hopper may terminate earlier).</summary>
+    public int DataEpisodeSteps { get; init; } = 1000;
+
+    /// <summary>H, environment steps per diffusion sample ([action, observation] per step).</summary>
+    public int Horizon { get; init; } = 4;
+
+    // ---- diffusion models ----
+    /// <summary>T, diffusion steps (the paper's 20).</summary>
+    public int DiffusionSteps { get; init; } = 20;
+
+    /// <summary>Width of the temporal U-Net's first level.</summary>
+    public int NetworkDimension { get; init; } = 32;
+
+    /// <summary>Width multipliers of the temporal U-Net (H must be divisible by 2^(levels-1)).</summary>
+    public int[] NetworkMultipliers { get; init; } = [1, 2, 4];
+
+    /// <summary>Optimiser steps of each diffusion model.</summary>
+    public int DiffusionTrainingSteps { get; init; } = 4000;
+
+    /// <summary>Batch size of the diffusion models.</summary>
+    public int DiffusionBatchSize { get; init; } = 64;
+
+    /// <summary>Adam learning rate of the diffusion models.</summary>
+    public double DiffusionLearningRate { get; init; } = 5e-4;
+
+    /// <summary>EMA start step of the diffusion models (Diffuser: 2000 of 1e6; our runs are far shorter).</summary>
+    public int DiffusionEmaStartStep { get; init; } = 1000;
+
+    // ---- relative reward ----
+    /// <summary>Width of the trajectory reward (value encoder).</summary>
+    public int RewardDimension { get; init; } = 32;
+
+    /// <summary>Width multipliers of the trajectory reward's levels.</summary>
+    public int[] RewardMultipliers { get; init; } = [1, 2, 4];
+
+    /// <summary>Optimiser steps of the reward.</summary>
+    public int RewardTrainingSteps { get; init; } = 3000;
+
+    /// <summary>Batch size of the reward (the paper: 128).</summary>
+    public int RewardBatchSize { get; init; } = 128;
+
+    /// <summary>Adam learning rate of the reward (the paper's locomotion value).</summary>
+    public double RewardLearningRate { get; init; } = 2e-4;
+
+    /// <summary>EMA start step of the reward.</summary>
+    public int RewardEmaStartStep { get; init; } = 1000;
+
+    /// <summary>Regression targets (mu_E - mu_B) per pool; 0 = fresh targets every step (the core trainer's exact mode).</summary>
+    public int RewardTargetPool { get; init; } = 32768;
+
+    /// <summary>Steps between pool rebuilds.</summary>
+    public int RewardTargetRefresh { get; init; } = 1000;
+
+    /// <summary>Whether the reward's regression points are conditioned like the planner's samples (the first observation
+    /// inpainted on x_t, as the diffusion models were trained); false = the core <c>RewardTrainer</c> unchanged.</summary>
+    public bool ConditionedRewardTargets { get; init; } = true;
+
+    // ---- planning rollouts ----
+    /// <summary>Episodes per condition (unsteered, steered, expert), run as one batch per condition.</summary>
+    public int EvaluationEpisodes { get; init; } = 24;
+
+    /// <summary>Steps at most per evaluation episode.</summary>
+    public int EvaluationSteps { get; init; } = 1000;
+
+    /// <summary>Guidance scale of the steered planner.</summary>
+    public double GuidanceScale { get; init; } = 0.5;
+
+    /// <summary>t_stopgrad: no guidance at steps t below it.</summary>
+    public int StopGradientBelow { get; init; } = 5;
+
+    /// <summary>Extra guidance scales evaluated after the main comparison (a sweep; empty = none).</summary>
+    public double[] ScaleSweep { get; init; } = [];
+
+    /// <summary>t_stopgrad of each sweep entry (same length as <see cref="ScaleSweep"/>; empty = <see cref="StopGradientBelow"/> for all).</summary>
+    public int[] SweepStopGradients { get; init; } = [];
+
+    /// <summary>Episodes per sweep scale.</summary>
+    public int SweepEpisodes { get; init; } = 12;
+
+    /// <summary>torch intra-op threads.</summary>
+    public int Threads { get; init; } = 1;
+
+    /// <summary>The settings of <paramref name="environment"/> ("cheetah" or "hopper") under <paramref name="preset"/>.</summary>
+    public static LocomotionSettings For(string environment, string preset)
+    {
+        string env = environment.ToLowerInvariant();
+        if (env is not ("cheetah" or "hopper"))
+            throw new ArgumentException($"Unknown task '{environment}' (expected cheetah or hopper).", nameof(environment));
+        // Cheetah: H = 4 as in the paper (0.2 s of motion at 0.05 s per step), guidance 0.5 / t_stopgrad 5.
+        // Hopper: 0.008 s per step, so the paper's H = 32 spans 0.26 s; H = 4 would see 32 ms, a fraction of one hop, and
+        // the reward could not tell a stable hop from a fall. H = 16 (0.13 s) halves the paper's window for CPU time.
+        // Guidance 0.2 / t_stopgrad 10 as in the paper.
+        var settings = env == "cheetah"
+            ? new LocomotionSettings { Environment = env, Horizon = 4, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 0.5, StopGradientBelow = 5 }
+            : new LocomotionSettings
+            {
+                Environment = env, Horizon = 16, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 0.2, StopGradientBelow = 10,
+                BaseEpisodesPerPolicy = 16, ExpertEpisodes = 24,
+            };
+        return preset.ToLowerInvariant() switch
+        {
+            "default" => settings with { Preset = "default" },
+            "quick" => settings with
+            {
+                Preset = "quick",
+                BaseEpisodesPerPolicy = 1,
+                ExpertEpisodes = 2,
+                DataEpisodeSteps = 150,
+                NetworkDimension = 16,
+                DiffusionTrainingSteps = 100,
+                DiffusionBatchSize = 32,
+                DiffusionEmaStartStep = 100,
+                RewardDimension = 16,
+                RewardTrainingSteps = 60,
+                RewardBatchSize = 32,
+                RewardEmaStartStep = 100,
+                RewardTargetPool = 512,
+                RewardTargetRefresh = 0,
+                EvaluationEpisodes = 4,
+                EvaluationSteps = 30,
+                ScaleSweep = [],
+                SweepEpisodes = 2,
+            },
+            _ => throw new ArgumentException($"Unknown preset '{preset}' (expected one of: {string.Join(", ", PresetNames)}).", nameof(preset)),
+        };
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        static void Check(bool ok, string message)
+        {
+            if (!ok)
+                throw new ArgumentException(message);
+        }
+        Check(Environment is "cheetah" or "hopper", $"Environment must be cheetah or hopper, not '{Environment}'.");
+        Check(BasePolicies.Length > 0, "At least one base policy is needed.");
+        Check(BaseEpisodesPerPolicy >= 1 && ExpertEpisodes >= 1, "Base and expert data need at least one episode each.");
+        Check(Horizon >= 1 && DataEpisodeSteps >= Horizon, "The horizon must be at least 1 and at most the data episode length.");
+        Check(Horizon % (1 << (NetworkMultipliers.Length - 1)) == 0, $"H = {Horizon} must be divisible by 2^(levels-1) = {1 << (NetworkMultipliers.Length - 1)} of the U-Net.");
+        Check(DiffusionSteps >= 1, "DiffusionSteps must be at least 1.");
+        Check(NetworkDimension >= 8 && NetworkDimension % 8 == 0, "NetworkDimension must be a positive multiple of 8.");
+        Check(DiffusionTrainingSteps >= 0 && RewardTrainingSteps >= 1, "Training step counts must be positive.");
+        Check(DiffusionBatchSize >= 1 && RewardBatchSize >= 1, "Batch sizes must be positive.");
+        Check(RewardDimension >= 4 && RewardDimension % 4 == 0, "RewardDimension must be a positive multiple of 4.");
+        Check(RewardTargetPool >= 0 && RewardTargetRefresh >= 0, "The target pool settings must be >= 0.");
+        Check(EvaluationEpisodes >= 2 && EvaluationSteps >= 1, "At least 2 evaluation episodes of at least 1 step are needed.");
+        Check(StopGradientBelow >= 0, "StopGradientBelow must be >= 0.");
+        Check(double.IsFinite(GuidanceScale) && ScaleSweep.All(double.IsFinite), "Guidance scales must be finite.");
+        Check(SweepEpisodes >= 2, "SweepEpisodes must be at least 2.");
+        Check(SweepStopGradients.Length == 0 || SweepStopGradients.Length == ScaleSweep.Length, "SweepStopGradients must be empty or as long as ScaleSweep.");
+        Check(Threads >= 1, "Threads must be at least 1.");
+    }
+
+    /// <summary>t_stopgrad of sweep entry <paramref name="index"/>.</summary>
+    public int SweepStopGradient(int index) => SweepStopGradients.Length == 0 ? StopGradientBelow : SweepStopGradients[index];
+
+    /// <summary>A few readable lines for logs and report.md.</summary>
+    public string Describe()
+    {
+        var c = CultureInfo.InvariantCulture;
+        var b = new StringBuilder();
+        b.Append(c, $"data: base = {BaseEpisodesPerPolicy} stochastic episodes each of {string.Join(", ", BasePolicies)}; expert = {ExpertEpisodes} stochastic episodes of {ExpertPolicy}; <= {DataEpisodeSteps} steps each; H = {Horizon}\n");
+        b.Append(c, $"diffusion: T = {DiffusionSteps}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, conditioned on the first observation\n");
+        b.Append(c, $"reward: TrajectoryReward dim {RewardDimension} mults ({string.Join(",", RewardMultipliers)}), {RewardTrainingSteps} steps x batch {RewardBatchSize}, lr {RewardLearningRate:G3}, target pool {RewardTargetPool}/{RewardTargetRefresh}, conditioned targets {ConditionedRewardTargets}\n");
+        b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {GuidanceScale:G3}, t_stopgrad {StopGradientBelow}");
+        if (ScaleSweep.Length > 0)
+            b.Append(c, $"; sweep (scale@t_stopgrad) {string.Join(", ", ScaleSweep.Select((s, i) => string.Create(c, $"{s:G3}@{SweepStopGradient(i)}")))} ({SweepEpisodes} episodes each)");
+        b.Append(c, $"; seed {Seed}; torch threads {Threads}");
+        return b.ToString();
+    }
+}

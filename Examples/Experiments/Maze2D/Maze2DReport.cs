@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace MLReward.Experiments.Maze2D;
+
+/// <summary>The outcome of one goal.</summary>
+public sealed class Maze2DGoalResult
+{
+    /// <summary>The goal [x, y].</summary>
+    public required double[] Goal { get; init; }
+
+    /// <summary>The heat map's peak bin centre [x, y] (null when every bin was masked).</summary>
+    public double[]? Peak { get; init; }
+
+    /// <summary>Distance from the peak to the goal in maze units (infinity when there is no peak).</summary>
+    public double GoalError { get; init; }
+
+    /// <summary>The reward-weighted mean position of the top 1% of base states [x, y] (EXPERIMENTS.md's alternative peak).</summary>
+    public double[]? TopCentroid { get; init; }
+
+    /// <summary>Distance from <see cref="TopCentroid"/> to the goal.</summary>
+    public double TopCentroidError { get; init; }
+
+    /// <summary>Whether <see cref="GoalError"/> is within 1.0.</summary>
+    public bool Hit { get; init; }
+
+    /// <summary>Class-balanced accuracy of a logistic regression on the scalar reward (t = 0), held-out episodes.</summary>
+    public double HeldoutAccuracy { get; init; }
+
+    /// <summary>Class-balanced accuracy of FastTree on the raw windows, same split.</summary>
+    public double FasttreeAccuracy { get; init; }
+
+    /// <summary>The heat map's file name inside the output folder.</summary>
+    public required string Heatmap { get; init; }
+
+    /// <summary>Expert data: episodes, training windows, held-out windows evaluated.</summary>
+    public required Dictionary<string, int> Expert { get; init; }
+
+    /// <summary>Whether the expert model came from the cache.</summary>
+    public bool ExpertModelCached { get; init; }
+
+    /// <summary>Final average loss of the reward (last 100 steps).</summary>
+    public double RewardLoss { get; init; }
+
+    /// <summary>Seconds per stage: expert_data, expert_model, reward_targets, reward_training, heatmap, heldout_accuracy, fasttree, total.</summary>
+    public required Dictionary<string, double> TimingsSeconds { get; init; }
+}
+
+/// <summary>The base data and model of a run.</summary>
+public sealed class Maze2DBaseResult
+{
+    /// <summary>Transitions generated.</summary>
+    public int Transitions { get; init; }
+
+    /// <summary>Episodes generated / held out.</summary>
+    public int Episodes { get; init; }
+
+    /// <summary>Held-out episodes.</summary>
+    public int HeldOutEpisodes { get; init; }
+
+    /// <summary>Training windows.</summary>
+    public int TrainingWindows { get; init; }
+
+    /// <summary>Whether the base model came from the cache.</summary>
+    public bool ModelCached { get; init; }
+
+    /// <summary>Cache key hash of the base model.</summary>
+    public string? ModelHash { get; init; }
+
+    /// <summary>Final average training loss (NaN when cached).</summary>
+    public double ModelLoss { get; init; }
+
+    /// <summary>Seconds: data, model.</summary>
+    public required Dictionary<string, double> TimingsSeconds { get; init; }
+}
+
+/// <summary>Summary over the goals.</summary>
+public sealed class Maze2DSummary
+{
+    /// <summary>Goals evaluated.</summary>
+    public int Goals { get; init; }
+
+    /// <summary>Goals whose peak lies within 1.0 of the goal.</summary>
+    public int Hits { get; init; }
+
+    /// <summary>Mean goal error.</summary>
+    public double MeanGoalError { get; init; }
+
+    /// <summary>Mean held-out accuracy of the reward.</summary>
+    public double MeanHeldoutAccuracy { get; init; }
+
+    /// <summary>Mean held-out accuracy of FastTree.</summary>
+    public double MeanFasttreeAccuracy { get; init; }
+}
+
+/// <summary>Everything <c>mlreward maze2d</c> writes to report.json (and, as a table, to report.md).</summary>
+public sealed class Maze2DReport
+{
+    /// <summary>"maze2d".</summary>
+    public string Experiment { get; init; } = "maze2d";
+
+    /// <summary>The maze's name.</summary>
+    public required string Maze { get; init; }
+
+    /// <summary>The layout's text rows.</summary>
+    public required string[] Layout { get; init; }
+
+    /// <summary>The preset's name.</summary>
+    public required string Preset { get; init; }
+
+    /// <summary>All settings.</summary>
+    public required Maze2DSettings Settings { get; init; }
+
+    /// <summary>torch intra-op threads.</summary>
+    public int Threads { get; init; }
+
+    /// <summary>Goals processed concurrently (worker processes).</summary>
+    public int Parallel { get; init; }
+
+    /// <summary>Logical processors of the machine.</summary>
+    public int ProcessorCount { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>UTC start time.</summary>
+    public DateTime StartedUtc { get; init; }
+
+    /// <summary>The base data and model.</summary>
+    public required Maze2DBaseResult Base { get; init; }
+
+    /// <summary>One result per goal, in the order given.</summary>
+    public required IReadOnlyList<Maze2DGoalResult> Goals { get; init; }
+
+    /// <summary>Totals.</summary>
+    public required Maze2DSummary Summary { get; init; }
+
+    /// <summary>Wall-clock seconds of the whole run.</summary>
+    public double TotalSeconds { get; init; }
+
+    /// <summary>The JSON options of report.json (snake_case names, indented; non-finite numbers as strings).</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Serialises to JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>A Markdown report: settings, one table row per goal, hits out of N and the mean accuracies.</summary>
+    public string ToMarkdown()
+    {
+        var c = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.Append(c, $"# Maze2D reward maps: {Maze}, preset {Preset}\n\n");
+        sb.Append("```\n").Append(string.Join("\n", Layout)).Append("\n```\n\n");
+        sb.Append(c, $"{Settings.Describe().Replace("\n", "  \n")}  \n");
+        sb.Append(c, $"torch threads {Threads}, {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
+        sb.Append(c, $"Base: {Base.Transitions:N0} transitions, {Base.Episodes} episodes ({Base.HeldOutEpisodes} held out), {Base.TrainingWindows:N0} training windows; ");
+        sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}.\n\n");
+        sb.Append("| goal | peak | goal error | hit | held-out accuracy (reward) | FastTree accuracy | expert model s | reward s | eval s | total s |\n");
+        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var g in Goals)
+        {
+            var t = g.TimingsSeconds;
+            double reward = t.GetValueOrDefault("reward_targets") + t.GetValueOrDefault("reward_training");
+            double eval = t.GetValueOrDefault("heatmap") + t.GetValueOrDefault("heldout_accuracy") + t.GetValueOrDefault("fasttree");
+            sb.Append(c, $"| ({g.Goal[0]:0.##}, {g.Goal[1]:0.##}) | {(g.Peak is null ? "none" : $"({g.Peak[0]:0.##}, {g.Peak[1]:0.##})")} | {g.GoalError:F2} | {(g.Hit ? "yes" : "no")} | ");
+            sb.Append(c, $"{g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
+        }
+        sb.Append(c, $"\n**Hits: {Summary.Hits} / {Summary.Goals}** (peak within 1.0 of the goal). Mean goal error {Summary.MeanGoalError:F2}; ");
+        sb.Append(c, $"mean held-out accuracy {Summary.MeanHeldoutAccuracy:F3} (reward) vs {Summary.MeanFasttreeAccuracy:F3} (FastTree).  \n");
+        sb.Append(c, $"Total time {TotalSeconds:F0} s ({TotalSeconds / 60:F1} min).\n\n");
+        sb.Append("Heat maps: ").Append(string.Join(", ", Goals.Select(g => $"[{g.Heatmap}]({g.Heatmap})"))).Append('\n');
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,262 @@
+using System.Globalization;
+using System.Text;
+
+namespace MLReward.Experiments.Maze2D;
+
+/// <summary>
+/// Every setting of one Maze2D run (EXPERIMENTS.md section 1). The presets are sized for a 2-core CPU;
+/// see <see cref="Quick"/>, <see cref="Default"/> and <see cref="PaperLite"/> for what each one is for.
+/// </summary>
+public sealed record Maze2DSettings
+{
+    /// <summary>The preset's name (reported).</summary>
+    public string Name { get; init; } = "custom";
+
+    // ---- data ----
+    /// <summary>Transitions of base ("general") data: random start and random goal every episode.</summary>
+    public int BaseTransitions { get; init; } = 60_000;
+
+    /// <summary>Transitions of expert data per goal: fixed goal, random start, reset on reaching the goal.</summary>
+    public int ExpertTransitions { get; init; } = 30_000;
+
+    /// <summary>H, trajectory steps per diffusion sample (window).</summary>
+    public int Horizon { get; init; } = 16;
+
+    /// <summary>Steps between the starts of consecutive training windows of one episode.</summary>
+    public int WindowStride { get; init; } = 2;
+
+    /// <summary>Fraction of episodes (base and expert) held out from all training, for the accuracies.</summary>
+    public double HeldOutFraction { get; init; } = 0.2;
+
+    // ---- diffusion models ----
+    /// <summary>T, diffusion steps.</summary>
+    public int DiffusionSteps { get; init; } = 20;
+
+    /// <summary>Whether the denoisers predict the noise epsilon (true) or the clean sample x0 (false, Diffuser's default).</summary>
+    public bool PredictNoise { get; init; }
+
+    /// <summary>Whether x0 estimates are clamped to [-1, 1] (Diffuser's default).</summary>
+    public bool ClipDenoised { get; init; } = true;
+
+    /// <summary>Width of the temporal U-Net's first level.</summary>
+    public int NetworkDimension { get; init; } = 16;
+
+    /// <summary>Width multipliers of the temporal U-Net's levels (H must be divisible by 2^(levels-1)).</summary>
+    public int[] NetworkMultipliers { get; init; } = [1, 2];
+
+    /// <summary>Optimiser steps of the base model.</summary>
+    public int BaseTrainingSteps { get; init; } = 3000;
+
+    /// <summary>Batch size of the base model.</summary>
+    public int BaseBatchSize { get; init; } = 64;
+
+    /// <summary>Adam learning rate of both diffusion models.</summary>
+    public double DiffusionLearningRate { get; init; } = 1e-3;
+
+    /// <summary>EMA start step of both diffusion models (Diffuser: 2000; our runs are shorter).</summary>
+    public int DiffusionEmaStartStep { get; init; } = 1000;
+
+    /// <summary>Optimiser steps of each expert model.</summary>
+    public int ExpertTrainingSteps { get; init; } = 800;
+
+    /// <summary>Batch size of the expert models.</summary>
+    public int ExpertBatchSize { get; init; } = 64;
+
+    /// <summary>Adam learning rate of the expert models.</summary>
+    public double ExpertLearningRate { get; init; } = 1e-3;
+
+    /// <summary>EMA start step of the expert models.</summary>
+    public int ExpertEmaStartStep { get; init; } = 1000;
+
+    /// <summary>
+    /// When true, the reward is extracted against a <i>reference</i> base model: the base model fine-tuned on base data with
+    /// exactly the expert models' schedule (steps, batch, learning rate, EMA, seed), trained once per layout. Expert and reference
+    /// then share their whole training history except the data, so the optimisation drift of the fine-tuning cancels in
+    /// mu_expert - mu_reference instead of appearing as a spurious reward.
+    /// </summary>
+    public bool PairedReference { get; init; }
+
+    /// <summary>Whether each expert model starts from the base model's weights (otherwise from a fresh initialisation).</summary>
+    public bool ExpertWarmStart { get; init; } = true;
+
+    // ---- relative reward ----
+    /// <summary>What the per-state reward reads of each row (see <see cref="Maze2D.RewardFeatures"/>).</summary>
+    public RewardFeatures RewardFeatures { get; init; } = RewardFeatures.Transition;
+
+    /// <summary>Hidden widths of the per-state reward MLP (window 1).</summary>
+    public int[] RewardHiddenSizes { get; init; } = [64, 64];
+
+    /// <summary>Optimiser steps of the reward.</summary>
+    public int RewardTrainingSteps { get; init; } = 1500;
+
+    /// <summary>Batch size (windows) of the reward.</summary>
+    public int RewardBatchSize { get; init; } = 64;
+
+    /// <summary>Adam learning rate of the reward.</summary>
+    public double RewardLearningRate { get; init; } = 1e-3;
+
+    /// <summary>Fraction of expert windows in the reward's training samples (the rest are base windows).</summary>
+    public double RewardExpertFraction { get; init; } = 0.5;
+
+    /// <summary>
+    /// Size of the pool of cached regression targets (x0, t, eps -> mu_base, mu_expert - mu_base), computed once in large
+    /// batches; 0 computes them for every step instead (the core <c>RewardTrainer</c>).
+    /// </summary>
+    public int RewardTargetPool { get; init; } = 16_384;
+
+    /// <summary>Balance the reward's loss over noise levels (see <c>CachedTargetRewardTrainer.BalanceSteps</c>); needs a target pool.</summary>
+    public bool RewardBalanceSteps { get; init; }
+
+    // ---- evaluation ----
+    /// <summary>At most this many windows per class (expert / base) for the classifiers' training and held-out sets.</summary>
+    public int EvaluationWindows { get; init; } = 4000;
+
+    /// <summary>Trees of the FastTree baseline.</summary>
+    public int FastTreeTrees { get; init; } = 100;
+
+    /// <summary>Leaves per tree of the FastTree baseline.</summary>
+    public int FastTreeLeaves { get; init; } = 20;
+
+    /// <summary>Minimum number of states for a heat-map bin to be shown (METHOD.md: 5).</summary>
+    public int HeatmapMinCount { get; init; } = 5;
+
+    /// <summary>Fraction winsorised in each tail of the heat map's rewards (METHOD.md: 0.5%).</summary>
+    public double HeatmapWinsorize { get; init; } = 0.005;
+
+    /// <summary>Seed of everything (data, split, networks, training).</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>
+    /// CI-sized: a smoke run that exercises every stage in well under a minute per goal on a small maze. Its numbers are not
+    /// meant to reach the paper's targets.
+    /// </summary>
+    public static Maze2DSettings Quick => new()
+    {
+        Name = "quick",
+        BaseTransitions = 12_000,
+        ExpertTransitions = 6_000,
+        Horizon = 8,
+        WindowStride = 2,
+        NetworkDimension = 8,
+        NetworkMultipliers = [1, 2],
+        DiffusionSteps = 10,
+        BaseTrainingSteps = 300,
+        BaseBatchSize = 32,
+        DiffusionEmaStartStep = 2000,
+        ExpertTrainingSteps = 120,
+        ExpertBatchSize = 32,
+        RewardHiddenSizes = [32, 32],
+        RewardTrainingSteps = 300,
+        RewardBatchSize = 32,
+        RewardTargetPool = 2048,
+        EvaluationWindows = 1000,
+        FastTreeTrees = 20,
+        FastTreeLeaves = 8,
+    };
+
+    /// <summary>The README's default: umaze and medium, all 8 goals, in about 10 minutes on 2 cores.</summary>
+    public static Maze2DSettings Default => new() { Name = "default" };
+
+    /// <summary>Larger data, models and step counts for large and open mazes (tens of minutes on 2 cores).</summary>
+    public static Maze2DSettings PaperLite => new()
+    {
+        Name = "paper-lite",
+        BaseTransitions = 200_000,
+        ExpertTransitions = 60_000,
+        Horizon = 32,
+        WindowStride = 4,
+        NetworkDimension = 32,
+        NetworkMultipliers = [1, 2, 4],
+        DiffusionSteps = 32,
+        BaseTrainingSteps = 8000,
+        DiffusionEmaStartStep = 2000,
+        ExpertTrainingSteps = 2000,
+        RewardHiddenSizes = [128, 128],
+        RewardTrainingSteps = 3000,
+        RewardTargetPool = 32_768,
+        EvaluationWindows = 8000,
+    };
+
+    /// <summary>A preset by name: quick, default or paper-lite.</summary>
+    public static Maze2DSettings FromPreset(string name) => name.Trim().ToLowerInvariant() switch
+    {
+        "quick" => Quick,
+        "default" => Default,
+        "paper-lite" or "paperlite" => PaperLite,
+        _ => throw new ArgumentException($"Unknown preset '{name}'. Presets: quick, default, paper-lite.", nameof(name)),
+    };
+
+    /// <summary>The preset names.</summary>
+    public static IReadOnlyList<string> PresetNames { get; } = ["quick", "default", "paper-lite"];
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        static void Positive(int value, string name)
+        {
+            if (value < 1)
+                throw new ArgumentOutOfRangeException(name, value, $"{name} must be at least 1.");
+        }
+        Positive(BaseTransitions, nameof(BaseTransitions));
+        Positive(ExpertTransitions, nameof(ExpertTransitions));
+        Positive(Horizon, nameof(Horizon));
+        Positive(WindowStride, nameof(WindowStride));
+        Positive(DiffusionSteps, nameof(DiffusionSteps));
+        Positive(NetworkDimension, nameof(NetworkDimension));
+        Positive(BaseTrainingSteps, nameof(BaseTrainingSteps));
+        Positive(BaseBatchSize, nameof(BaseBatchSize));
+        Positive(ExpertBatchSize, nameof(ExpertBatchSize));
+        Positive(RewardTrainingSteps, nameof(RewardTrainingSteps));
+        Positive(RewardBatchSize, nameof(RewardBatchSize));
+        Positive(EvaluationWindows, nameof(EvaluationWindows));
+        Positive(FastTreeTrees, nameof(FastTreeTrees));
+        if (ExpertTrainingSteps < 0)
+            throw new ArgumentOutOfRangeException(nameof(ExpertTrainingSteps), ExpertTrainingSteps, "ExpertTrainingSteps must not be negative.");
+        if (FastTreeLeaves < 2)
+            throw new ArgumentOutOfRangeException(nameof(FastTreeLeaves), FastTreeLeaves, "FastTreeLeaves must be at least 2.");
+        if (!(HeldOutFraction is > 0 and < 1))
+            throw new ArgumentOutOfRangeException(nameof(HeldOutFraction), HeldOutFraction, "HeldOutFraction must lie in (0, 1).");
+        if (!(RewardExpertFraction is >= 0 and <= 1))
+            throw new ArgumentOutOfRangeException(nameof(RewardExpertFraction), RewardExpertFraction, "RewardExpertFraction must lie in [0, 1].");
+        if (!(HeatmapWinsorize is >= 0 and < 0.5))
+            throw new ArgumentOutOfRangeException(nameof(HeatmapWinsorize), HeatmapWinsorize, "HeatmapWinsorize must lie in [0, 0.5).");
+        if (RewardTargetPool < 0)
+            throw new ArgumentOutOfRangeException(nameof(RewardTargetPool), RewardTargetPool, "RewardTargetPool must be 0 (off) or positive.");
+        if (NetworkMultipliers is null || NetworkMultipliers.Length == 0 || NetworkMultipliers.Any(m => m < 1))
+            throw new ArgumentException("NetworkMultipliers needs at least one positive multiplier.", nameof(NetworkMultipliers));
+        int divisor = 1 << (NetworkMultipliers.Length - 1);
+        if (Horizon % divisor != 0)
+            throw new ArgumentException($"The horizon {Horizon} must be divisible by {divisor} for a U-Net of {NetworkMultipliers.Length} levels.", nameof(Horizon));
+        if (NetworkMultipliers.Any(m => NetworkDimension * m % 8 != 0))
+            throw new ArgumentException($"Every U-Net level's width (dimension {NetworkDimension} x multiplier) must be a multiple of 8 (GroupNorm groups).", nameof(NetworkDimension));
+        if (RewardHiddenSizes is null || RewardHiddenSizes.Length == 0 || RewardHiddenSizes.Any(h => h < 1))
+            throw new ArgumentException("RewardHiddenSizes needs at least one positive width.", nameof(RewardHiddenSizes));
+    }
+
+    /// <summary>What determines the base model (data, network, training): the key of its disk cache.</summary>
+    internal string BaseModelKey(string layoutText) => string.Create(CultureInfo.InvariantCulture,
+        $"maze2d-base v1; layout={layoutText.Replace("\n", "/")}; seed={Seed}; transitions={BaseTransitions}; heldout={HeldOutFraction:R}; H={Horizon}; stride={WindowStride}; T={DiffusionSteps}; eps={PredictNoise}; clip={ClipDenoised}; dim={NetworkDimension}; mults={string.Join(",", NetworkMultipliers)}; steps={BaseTrainingSteps}; batch={BaseBatchSize}; lr={DiffusionLearningRate:R}; ema={DiffusionEmaStartStep}");
+
+    /// <summary>What determines one expert model, given the base model's key.</summary>
+    internal string ExpertModelKey(string baseKey, double goalX, double goalY) => string.Create(CultureInfo.InvariantCulture,
+        $"maze2d-expert v1; base=[{baseKey}]; goal={goalX:R},{goalY:R}; transitions={ExpertTransitions}; steps={ExpertTrainingSteps}; batch={ExpertBatchSize}; lr={ExpertLearningRate:R}; ema={ExpertEmaStartStep}; warm={ExpertWarmStart}; paired={PairedReference}");
+
+    /// <summary>What determines the reference model (see <see cref="PairedReference"/>), given the base model's key.</summary>
+    internal string ReferenceModelKey(string baseKey) => string.Create(CultureInfo.InvariantCulture,
+        $"maze2d-reference v1; base=[{baseKey}]; steps={ExpertTrainingSteps}; batch={ExpertBatchSize}; lr={ExpertLearningRate:R}; ema={ExpertEmaStartStep}; seed={FineTuneSeed}");
+
+    /// <summary>The training seed of the expert and reference fine-tuning when <see cref="PairedReference"/> is set.</summary>
+    internal int FineTuneSeed => Seed + 500;
+
+    /// <summary>A readable multi-line summary of the settings.</summary>
+    public string Describe()
+    {
+        var sb = new StringBuilder();
+        var c = CultureInfo.InvariantCulture;
+        sb.Append(c, $"data: base {BaseTransitions:N0} transitions, expert {ExpertTransitions:N0} per goal, windows H={Horizon} stride {WindowStride}, {HeldOutFraction:P0} of episodes held out\n");
+        sb.Append(c, $"diffusion: TemporalUNet dim {NetworkDimension} mults {string.Join(",", NetworkMultipliers)}, T={DiffusionSteps}, predicts {(PredictNoise ? "epsilon" : "x0")}, lr {DiffusionLearningRate:G}; base {BaseTrainingSteps} x {BaseBatchSize}; expert {ExpertTrainingSteps} x {ExpertBatchSize}, lr {ExpertLearningRate:G}{(ExpertWarmStart ? " (warm start from base)" : "")}\n");
+        sb.Append(c, $"reward: per-state MLP {string.Join("x", RewardHiddenSizes)} (window 1) on the {RewardFeatures.ToString().ToLowerInvariant()}, {RewardTrainingSteps} x {RewardBatchSize}, lr {RewardLearningRate:G}, {RewardExpertFraction:P0} expert windows, {(RewardTargetPool > 0 ? $"{RewardTargetPool:N0} cached targets" : "targets per step")}\n");
+        sb.Append(c, $"evaluation: <= {EvaluationWindows:N0} windows per class, FastTree {FastTreeTrees} trees x {FastTreeLeaves} leaves");
+        return sb.ToString();
+    }
+}

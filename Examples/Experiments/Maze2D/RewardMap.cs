@@ -1,0 +1,137 @@
+using Microsoft.ML.RewardExtraction;
+using MLReward.Environments.Maze2D;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace MLReward.Experiments.Maze2D;
+
+/// <summary>
+/// The navigation heat map of METHOD.md: the per-state reward R(s, t = 0) of every base-data state, winsorised at
+/// <c>winsorize</c> per tail, min-max scaled to [0, 1], averaged per spatial bin (10 bins per maze unit), bins with fewer
+/// than <c>minCount</c> states masked (NaN); the peak is the centre of the largest bin.
+/// </summary>
+public sealed class RewardMap
+{
+    private RewardMap(MazeHeatmapGrid grid, double[,] values, Vec2? peak, Vec2 topCentroid, int states)
+    {
+        Grid = grid;
+        Values = values;
+        Peak = peak;
+        TopCentroid = topCentroid;
+        States = states;
+    }
+
+    /// <summary>The reward-weighted mean position of the top 1% of states (by scaled reward): EXPERIMENTS.md's alternative to the peak bin.</summary>
+    public Vec2 TopCentroid { get; }
+
+    /// <summary>The bins.</summary>
+    public MazeHeatmapGrid Grid { get; }
+
+    /// <summary>Mean scaled reward per bin [BinsX, BinsY] (NaN: masked).</summary>
+    public double[,] Values { get; }
+
+    /// <summary>Centre of the largest bin, or null when every bin is masked.</summary>
+    public Vec2? Peak { get; }
+
+    /// <summary>States scored.</summary>
+    public int States { get; }
+
+    /// <summary>
+    /// Scores every transition of <paramref name="log"/> with the per-state (window 1) reward at t = 0. The states are
+    /// packed H to a row into the reward's [B, H, 6] input (padding the last row by repeating the last state), normalised with
+    /// the base model's normaliser, and scored with <see cref="PerStateReward.StateRewards"/> (the core's
+    /// <see cref="StateReward.WindowRewards"/>), which returns one reward per state; with window 1 a state's reward does not
+    /// depend on its neighbours, so this equals scoring each state as its own 1-step window.
+    /// </summary>
+    public static float[] ScoreStates(RelativeRewardModel reward, TransitionLog log)
+    {
+        ArgumentNullException.ThrowIfNull(reward);
+        ArgumentNullException.ThrowIfNull(log);
+        if (reward.Network is not PerStateReward network)
+            throw new ArgumentException($"The reward map needs a per-state reward ({nameof(PerStateReward)}).", nameof(reward));
+        var normalizer = reward.Normalizer ?? throw new ArgumentException("The reward has no normaliser attached.", nameof(reward));
+        int horizon = reward.Shape.Horizon, d = TrajectoryWindowSet.TransitionDimension, n = log.Count;
+        int rows = (n + horizon - 1) / horizon;
+        var raw = new float[(long)rows * horizon * d];
+        var actions = log.Actions;
+        var observations = log.Observations;
+        for (int k = 0; k < rows * horizon; k++)
+        {
+            int i = Math.Min(k, n - 1);
+            var row = raw.AsSpan(k * d, d);
+            actions.Slice(2 * i, 2).CopyTo(row);
+            observations.Slice(4 * i, 4).CopyTo(row[2..]);
+        }
+        var result = new float[rows * horizon];
+        const int chunk = 1024;
+        for (int first = 0; first < rows; first += chunk)
+        {
+            int count = Math.Min(chunk, rows - first);
+            using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
+            var batch = tensor(raw.AsSpan(first * horizon * d, count * horizon * d).ToArray(), new long[] { count, horizon, d }, ScalarType.Float32);
+            var x = normalizer.Normalize(batch);
+            var t = zeros(new long[] { count }, ScalarType.Int64);
+            var perState = network.StateRewards(x, t).contiguous();
+            perState.data<float>().CopyTo(result, first * horizon);
+        }
+        return result.AsSpan(0, n).ToArray();
+    }
+
+    /// <summary>Builds the map from per-state rewards and the states' positions (observation x, y).</summary>
+    public static RewardMap Build(MazeLayout layout, TransitionLog log, ReadOnlySpan<float> rewards, double winsorize = 0.005, int minCount = 5)
+    {
+        ArgumentNullException.ThrowIfNull(layout);
+        ArgumentNullException.ThrowIfNull(log);
+        if (rewards.Length != log.Count)
+            throw new ArgumentException($"Expected {log.Count} rewards, got {rewards.Length}.", nameof(rewards));
+        var scaled = Scale(rewards, winsorize);
+        var grid = new MazeHeatmapGrid(layout);
+        var observations = log.Observations.ToArray();
+        var samples = Enumerable.Range(0, log.Count).Select(i => (new Vec2(observations[4 * i], observations[4 * i + 1]), scaled[i]));
+        var values = grid.Average(samples, minCount);
+        return new RewardMap(grid, values, grid.PeakPosition(values), TopCentroidOf(observations, scaled, 0.01), log.Count);
+    }
+
+    private static Vec2 TopCentroidOf(float[] observations, double[] scaled, double fraction)
+    {
+        int n = scaled.Length;
+        int take = Math.Max(1, (int)Math.Ceiling(fraction * n));
+        var order = Enumerable.Range(0, n).OrderByDescending(i => scaled[i]).Take(take);
+        double sx = 0, sy = 0, sw = 0;
+        foreach (int i in order)
+        {
+            double w = Math.Max(scaled[i], 1e-12);
+            sx += w * observations[4 * i];
+            sy += w * observations[4 * i + 1];
+            sw += w;
+        }
+        return new Vec2(sx / sw, sy / sw);
+    }
+
+    /// <summary>Winsorises <paramref name="fraction"/> per tail, then scales min-max to [0, 1] (all 0.5 when constant).</summary>
+    public static double[] Scale(ReadOnlySpan<float> values, double fraction)
+    {
+        var sorted = values.ToArray();
+        Array.Sort(sorted);
+        int n = sorted.Length;
+        var result = new double[n];
+        if (n == 0)
+            return result;
+        double lo = Quantile(sorted, fraction), hi = Quantile(sorted, 1 - fraction);
+        for (int i = 0; i < n; i++)
+        {
+            double v = Math.Clamp(values[i], lo, hi);
+            result[i] = hi > lo ? (v - lo) / (hi - lo) : 0.5;
+        }
+        return result;
+    }
+
+    private static double Quantile(float[] sorted, double q)
+    {
+        double position = q * (sorted.Length - 1);
+        int below = (int)Math.Floor(position);
+        int above = Math.Min(below + 1, sorted.Length - 1);
+        return sorted[below] + (position - below) * (sorted[above] - sorted[below]);
+    }
+}

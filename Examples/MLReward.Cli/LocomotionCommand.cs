@@ -1,0 +1,196 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Reflection;
+using MLReward.Experiments.Locomotion;
+using Spectre.Console;
+
+namespace MLReward.Cli;
+
+/// <summary><c>mlreward locomotion</c>: steering a diffusion planner with the extracted reward (EXPERIMENTS.md section 2).</summary>
+internal static class LocomotionCommand
+{
+    public static Command Create()
+    {
+        var env = new Option<string>("--env")
+        {
+            Description = "The task: cheetah (H = 4) or hopper (H = 16).",
+            DefaultValueFactory = _ => "cheetah",
+        };
+        env.AcceptOnlyFromAmong("cheetah", "hopper");
+        var preset = new Option<string>("--preset")
+        {
+            Description = "quick (CI smoke test: tiny data and models, 4 short episodes) or default (the experiment: 24 episodes of up to 1000 steps).",
+            DefaultValueFactory = _ => "default",
+        };
+        preset.AcceptOnlyFromAmong([.. LocomotionSettings.PresetNames]);
+        var output = new Option<DirectoryInfo?>("--out") { Description = "Output folder (default ./runs/locomotion-<env>)." };
+        var scale = new Option<double?>("--scale") { Description = "Guidance scale of the steered planner (default: cheetah 0.5, hopper 0.2, as the paper)." };
+        var stopGrad = new Option<int?>("--t-stopgrad") { Description = "No guidance at diffusion steps t below this (default: cheetah 5, hopper 10, of T = 20)." };
+        var sweep = new Option<string?>("--sweep") { Description = "Extra guidance settings to evaluate on the first episodes (SweepEpisodes, default 12): scales, each optionally @t_stopgrad, e.g. 0.2,1,1@0." };
+        var episodes = new Option<int?>("--episodes") { Description = "Evaluation episodes per condition (default: the preset's)." };
+        var policies = new Option<DirectoryInfo?>("--policies")
+        {
+            Description = "Folder of <env>-{early1,early2,medium,expert}.policy files (default: Policies beside the program, else Examples/LocomotionAgents/Policies).",
+        };
+        var cache = new Option<DirectoryInfo?>("--cache") { Description = "Model cache folder (default: .cache beside the output folder)." };
+        var noCache = new Option<bool>("--no-cache") { Description = "Neither read nor write cached models." };
+        var seed = new Option<int?>("--seed") { Description = "Seed of data, training and evaluation (default 1)." };
+        var threads = new Option<int>("--threads")
+        {
+            Description = "torch intra-op threads (default 1: the networks are small and batches of a few dozen plans gain little from more).",
+            DefaultValueFactory = _ => 1,
+        };
+        var set = new Option<string[]>("--set")
+        {
+            Description = "Override a setting, e.g. --set RewardTrainingSteps=3000 (names as in report.json's settings, PascalCase). Repeatable.",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+
+        var command = new Command("locomotion", "Regenerate base and expert data from saved SAC policies, train base and expert diffusion planners and the relative reward, then compare the unsteered and the reward-steered planner with the expert policy (report.json, report.md, returns.png).")
+        {
+            env, preset, output, scale, stopGrad, sweep, episodes, policies, cache, noCache, seed, threads, set,
+        };
+        command.SetAction(async (result, cancellationToken) =>
+        {
+            LocomotionExperiment experiment;
+            string outDir;
+            try
+            {
+                string task = result.GetValue(env)!;
+                var settings = Apply(LocomotionSettings.For(task, result.GetValue(preset)!), result.GetValue(set) ?? []);
+                if (result.GetValue(scale) is { } sc)
+                    settings = settings with { GuidanceScale = sc };
+                if (result.GetValue(stopGrad) is { } sg)
+                    settings = settings with { StopGradientBelow = sg };
+                if (result.GetValue(episodes) is { } ep)
+                    settings = settings with { EvaluationEpisodes = ep };
+                if (result.GetValue(sweep) is { } sw)
+                {
+                    var (scales, stops) = ParseSweep(sw, settings.StopGradientBelow);
+                    settings = settings with { ScaleSweep = scales, SweepStopGradients = stops };
+                }
+                if (result.GetValue(seed) is { } sd)
+                    settings = settings with { Seed = sd };
+                settings = settings with { Threads = result.GetValue(threads) };
+                outDir = result.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"locomotion-{task}"));
+                string? cacheDir = result.GetValue(noCache) ? null
+                    : result.GetValue(cache)?.FullName ?? Path.Combine(Path.GetDirectoryName(outDir) ?? ".", ".cache");
+                experiment = new LocomotionExperiment(settings, new LocomotionRunOptions
+                {
+                    OutputDirectory = outDir,
+                    PolicyDirectory = result.GetValue(policies)?.FullName,
+                    CacheDirectory = cacheDir,
+                    Log = line => AnsiConsole.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(line)}"),
+                });
+                AnsiConsole.MarkupLine($"[bold]mlreward locomotion[/]: task [bold]{task}[/], preset [bold]{Markup.Escape(settings.Preset)}[/]; output {Markup.Escape(outDir)}; cache {Markup.Escape(cacheDir ?? "off")}");
+                foreach (var line in settings.Describe().Split('\n'))
+                    AnsiConsole.MarkupLine($"  [grey]{Markup.Escape(line)}[/]");
+            }
+            catch (Exception e) when (e is ArgumentException or FormatException or IOException)
+            {
+                AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+                return 2;
+            }
+
+            try
+            {
+                var report = await Task.Run(() => experiment.Run(cancellationToken), cancellationToken);
+                PrintSummary(report, outDir);
+                return 0;
+            }
+            catch (OperationCanceledException)
+            {
+                AnsiConsole.MarkupLine("[yellow]cancelled[/]");
+                return 130;
+            }
+            catch (FileNotFoundException e)
+            {
+                AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static void PrintSummary(LocomotionReport report, string outDir)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("condition").AddColumn(new TableColumn("episodes").RightAligned()).AddColumn(new TableColumn("return").RightAligned())
+            .AddColumn(new TableColumn("s.e.").RightAligned()).AddColumn(new TableColumn("length").RightAligned());
+        foreach (var r in new[] { report.Unsteered, report.Steered, report.Expert })
+            table.AddRow(Markup.Escape(r.Name), r.Episodes.ToString(c), r.MeanReturn.ToString("F1", c), r.StandardError.ToString("F1", c), r.MeanLength.ToString("F0", c));
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(string.Create(c, $"Welch p (two-sided) [bold]{report.Welch.PTwoSided:G3}[/], gap recovered [bold]{report.GapRecovered:P1}[/], total {report.TotalSeconds:F0} s"));
+        AnsiConsole.MarkupLine($"reports: {Markup.Escape(Path.Combine(outDir, "report.md"))}, {Markup.Escape(Path.Combine(outDir, "report.json"))}, {Markup.Escape(Path.Combine(outDir, "returns.png"))}");
+    }
+
+    /// <summary>"0.2,1,1@0" -> scales (0.2, 1, 1) and t_stopgrads (default, default, 0).</summary>
+    internal static (double[] Scales, int[] StopGradients) ParseSweep(string text, int defaultStopGradient)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var scales = new List<double>();
+        var stops = new List<int>();
+        foreach (var item in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var parts = item.Split('@');
+            if (parts.Length > 2
+                || !double.TryParse(parts[0], NumberStyles.Float, c, out double scale)
+                || (parts.Length == 2 && !int.TryParse(parts[1], NumberStyles.Integer, c, out _)))
+                throw new ArgumentException($"--sweep item '{item}' is not SCALE or SCALE@T_STOPGRAD.");
+            scales.Add(scale);
+            stops.Add(parts.Length == 2 ? int.Parse(parts[1], c) : defaultStopGradient);
+        }
+        return (scales.ToArray(), stops.ToArray());
+    }
+
+    private static double[] ParseList(string text, string option)
+    {
+        try
+        {
+            return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(v => double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
+        }
+        catch (FormatException)
+        {
+            throw new ArgumentException($"{option} '{text}' is not a comma-separated list of numbers.");
+        }
+    }
+
+    /// <summary>Applies <c>Name=Value</c> overrides to <paramref name="settings"/> (property names, case-insensitive; arrays comma-separated).</summary>
+    internal static LocomotionSettings Apply(LocomotionSettings settings, IEnumerable<string> assignments)
+    {
+        var result = settings with { };
+        var c = CultureInfo.InvariantCulture;
+        foreach (var assignment in assignments)
+        {
+            int eq = assignment.IndexOf('=');
+            if (eq <= 0)
+                throw new ArgumentException($"'--set {assignment}' is not of the form Name=Value.");
+            string name = assignment[..eq].Trim(), text = assignment[(eq + 1)..].Trim();
+            var property = typeof(LocomotionSettings).GetProperty(name, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase)
+                ?? throw new ArgumentException($"Unknown setting '{name}'.");
+            if (!property.CanWrite || property.Name is nameof(LocomotionSettings.Environment) or nameof(LocomotionSettings.Preset))
+                throw new ArgumentException($"Setting '{property.Name}' cannot be changed with --set.");
+            var type = property.PropertyType;
+            object value;
+            try
+            {
+                value = type == typeof(int) ? int.Parse(text, NumberStyles.Integer, c)
+                    : type == typeof(double) ? double.Parse(text, NumberStyles.Float, c)
+                    : type == typeof(bool) ? bool.Parse(text)
+                    : type == typeof(string) ? text
+                    : type == typeof(int[]) ? text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => int.Parse(v, NumberStyles.Integer, c)).ToArray()
+                    : type == typeof(double[]) ? ParseList(text, name)
+                    : type == typeof(string[]) ? text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    : throw new ArgumentException($"Setting {property.Name} cannot be set from the command line.");
+            }
+            catch (FormatException e)
+            {
+                throw new ArgumentException($"'{text}' is not a valid value of {property.Name}: {e.Message}");
+            }
+            property.SetValue(result, value);
+        }
+        return result;
+    }
+}

@@ -1,0 +1,107 @@
+using System.Text.Json;
+using MLReward.Cli;
+using MLReward.Experiments.Locomotion;
+using Xunit.Abstractions;
+
+namespace MLReward.Cli.Tests;
+
+/// <summary>
+/// <c>mlreward locomotion --preset quick</c> end to end for both tasks (tiny data and models, 4 episodes of 40 steps: a
+/// smoke test of well-formed outputs, not of the result), and the statistics the report relies on.
+/// Needs MuJoCo 2.2.2 (<c>apt-get install -y libmujoco2.2.2</c>); without it the run tests return early and say so.
+/// </summary>
+public class LocomotionQuickTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData("cheetah")]
+    [InlineData("hopper")]
+    public void QuickPresetWritesWellFormedReports(string env)
+    {
+        if (!MLReward.Locomotion.MuJoCo.IsAvailable)
+        {
+            output.WriteLine($"MuJoCo is not available, test not run: {MLReward.Locomotion.MuJoCo.UnavailableReason}");
+            return;
+        }
+        string dir = Path.Combine(Path.GetTempPath(), $"mlreward-locomotion-{env}-{Guid.NewGuid():N}");
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            int code = LocomotionCommand.Create().Parse(["--env", env, "--preset", "quick", "--out", dir, "--no-cache"]).Invoke();
+            output.WriteLine($"{env} quick preset: {clock.Elapsed.TotalSeconds:F1} s");
+            Assert.Equal(0, code);
+
+            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+            var root = json.RootElement;
+            Assert.Equal("locomotion", root.GetProperty("experiment").GetString());
+            Assert.Equal(env, root.GetProperty("environment").GetString());
+            Assert.Equal("quick", root.GetProperty("preset").GetString());
+            var settings = root.GetProperty("settings");
+            int episodes = settings.GetProperty("evaluation_episodes").GetInt32();
+            int maxSteps = settings.GetProperty("evaluation_steps").GetInt32();
+            foreach (var name in new[] { "unsteered", "steered", "expert" })
+            {
+                var condition = root.GetProperty(name);
+                Assert.Equal(episodes, condition.GetProperty("episodes").GetInt32());
+                var returns = condition.GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()).ToArray();
+                var lengths = condition.GetProperty("lengths").EnumerateArray().Select(r => r.GetInt32()).ToArray();
+                Assert.Equal(episodes, returns.Length);
+                Assert.All(returns, r => Assert.True(double.IsFinite(r)));
+                Assert.All(lengths, l => Assert.InRange(l, 1, maxSteps));
+                Assert.Equal(returns.Average(), condition.GetProperty("mean_return").GetDouble(), 6);
+                Assert.True(condition.GetProperty("standard_error").GetDouble() >= 0);
+            }
+            Assert.Equal(settings.GetProperty("guidance_scale").GetDouble(), root.GetProperty("steered").GetProperty("scale").GetDouble());
+            var welch = root.GetProperty("welch");
+            Assert.InRange(welch.GetProperty("p_two_sided").GetDouble(), 0, 1);
+            Assert.InRange(welch.GetProperty("p_greater").GetDouble(), 0, 1);
+            Assert.Equal(JsonValueKind.Number, root.GetProperty("gap_recovered").ValueKind);
+            Assert.InRange(root.GetProperty("reward_check").GetProperty("auc").GetDouble(), 0, 1);
+            var timings = root.GetProperty("timings_seconds");
+            foreach (var stage in new[] { "data", "base_diffusion", "expert_diffusion", "reward", "unsteered_rollouts", "steered_rollouts", "expert_rollouts" })
+                Assert.True(timings.GetProperty(stage).GetDouble() >= 0, stage);
+            Assert.True(root.GetProperty("base_data").GetProperty("windows").GetInt32() > 0);
+            Assert.True(root.GetProperty("expert_data").GetProperty("windows").GetInt32() > 0);
+
+            string markdown = File.ReadAllText(Path.Combine(dir, "report.md"));
+            Assert.Contains("| unsteered base planner |", markdown);
+            Assert.Contains("| steered base planner |", markdown);
+            Assert.Contains("| expert policy |", markdown);
+            Assert.Contains("Welch t-test", markdown);
+            Assert.Contains("Gap recovered", markdown);
+
+            byte[] png = File.ReadAllBytes(Path.Combine(dir, "returns.png"));
+            Assert.True(png.Length > 1000);
+            Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png.Take(4).ToArray());
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void StudentTMatchesReferenceValues()
+    {
+        // References from numerical integration of the t density.
+        Assert.Equal(0.07338803477, 2 * Statistics.StudentTUpperTail(2.0, 10), 9);
+        Assert.Equal(0.25, Statistics.StudentTUpperTail(1, 1), 12);
+        Assert.Equal(0.67733218334, Statistics.StudentTUpperTail(-0.5, 3.7), 9);
+        Assert.Equal(0.00151887349, Statistics.StudentTUpperTail(3.1, 55.5), 9);
+        Assert.Equal(0.5, Statistics.StudentTCdf(0, 7), 12);
+    }
+
+    [Fact]
+    public void WelchMatchesReferenceValues()
+    {
+        double[] a = [1.0, 2.5, 3.1, 4.7, 2.2], b = [0.3, 1.1, 0.9, 2.0, 1.4, 0.2];
+        var r = Statistics.Welch(a, b);
+        Assert.Equal(2.576449660766006, r.T, 9);
+        Assert.Equal(5.65425608498516, r.DegreesOfFreedom, 9);
+        Assert.Equal(0.04428855208, r.PTwoSided, 8);
+        Assert.Equal(r.PTwoSided / 2, r.PGreater, 12);
+        var reversed = Statistics.Welch(b, a);
+        Assert.Equal(r.PTwoSided, reversed.PTwoSided, 12);
+        Assert.Equal(1 - r.PGreater, reversed.PGreater, 12);
+    }
+}
