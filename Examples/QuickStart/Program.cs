@@ -14,6 +14,9 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.RewardExtraction;
 
+// Before any torch call: oneDNN picks its kernels when libtorch loads (see OneDnnWorkaround).
+Microsoft.ML.RewardExtraction.OneDnnWorkaround.Apply();
+
 string folder = args.Length > 0 ? args[0] : Path.Combine("out", "quickstart");
 Directory.CreateDirectory(folder);
 var clock = Stopwatch.StartNew();
