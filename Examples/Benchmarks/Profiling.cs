@@ -209,6 +209,10 @@ public static class Profiling
         var xl = randn(32, 32, 256);
         var yl = empty_like(xl);
         var w32 = randn(32);
+        var gl = randn(32, 32, 256);
+        var dxl = empty_like(xl);
+        var dw32 = empty_like(w32);
+        var db32 = empty_like(w32);
         var b32 = randn(32);
         var flat = randn(2_000_000);
         var flatOut = empty_like(flat);
@@ -218,6 +222,7 @@ public static class Profiling
             p.Time("gn_mish_fwd_262k_x10", () => { for (int k = 0; k < 10; k++) FusedKernels.GroupNormMish(x, y, 8, w, b, 1e-5, null, null, stats); });
             p.Time("gn_mish_bwd_262k_x10", () => { for (int k = 0; k < 10; k++) FusedKernels.GroupNormMishBackward(x, g, 8, w, b, stats, dx, dw, db); });
             p.Time("gn_mish_fwd_262k_longrows_x10", () => { for (int k = 0; k < 10; k++) FusedKernels.GroupNormMish(xl, yl, 8, w32, b32, 1e-5, null, null, stats); });
+            p.Time("gn_mish_bwd_262k_longrows_x10", () => { for (int k = 0; k < 10; k++) FusedKernels.GroupNormMishBackward(xl, gl, 8, w32, b32, stats, dxl, dw32, db32); });
             p.Time("mish_2M_inplace", () => FusedKernels.MishInPlace(flatOut));
             p.Time("mish_derivative_2M", () => FusedMish.Derivative(flat).Dispose());
             p.Time("copy_2M", () => flatOut.copy_(flat));

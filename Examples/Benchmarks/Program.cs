@@ -2,8 +2,14 @@ using System.Globalization;
 using MLReward.Benchmarks;
 
 // mlreward-bench [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw] [--warmup N]
-//                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS]] [--cached] [--profile [N]] [--paired]
+//                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS]] [--cached] [--profile [N]] [--paired] [--omp-default]
 // Prints one JSON line per workload on stdout (the reference's keys plus CPU time and peak working set).
+
+// Before any torch call: libtorch's OpenMP workers sleep when idle instead of spinning (see NativeThreading); --omp-default
+// keeps libgomp's own policy (for comparisons).
+// oneDNN's kernel choice (see OneDnnWorkaround) likewise, unless ONEDNN_MAX_CPU_ISA is set.
+Microsoft.ML.RewardExtraction.OneDnnWorkaround.Apply();
+string ompPolicy = args.Contains("--omp-default") ? "default (not changed)" : Microsoft.ML.RewardExtraction.NativeThreading.PreferPassiveWaiting();
 
 int threads = 2;
 double seconds = 10;
@@ -26,6 +32,7 @@ for (int i = 0; i < args.Length; i++)
         case "--cache-refresh": refresh = int.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "--cached": cached = true; break;
         case "--paired": Pacer.Enabled = true; break;
+        case "--omp-default": break;
         case "--profile":
             profile = i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int r) ? (++i, r).r : 5;
             break;
@@ -61,6 +68,8 @@ if (memorySteps is int steps)
 foreach (var name in only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
 {
     var result = Workloads.Run(name, options);
+    result.Add("onednn_max_cpu_isa", Environment.GetEnvironmentVariable(Microsoft.ML.RewardExtraction.OneDnnWorkaround.Variable) ?? "unset");
+    result.Add("omp_wait_policy", Microsoft.ML.RewardExtraction.NativeThreading.WaitPolicy ?? "unset").Add("omp_setup", ompPolicy);
     Console.WriteLine(Pacer.Enabled ? "RESULT " + result : result.ToString());
     Console.Out.Flush();
 }

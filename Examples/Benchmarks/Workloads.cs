@@ -305,8 +305,34 @@ public static class Workloads
 /// <summary>Working-set probe of a long W2 run (<c>--memory-check</c>).</summary>
 public static class MemoryCheck
 {
-    /// <summary>Runs <paramref name="steps"/> W2 steps through <see cref="RewardTrainer"/> and reports the resident set
-    /// after warm-up (step <c>steps / 20</c>, at least 50), at the end and at its highest, sampled every <paramref name="every"/> steps.</summary>
+    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
+    private struct MallInfo2
+    {
+        public nuint Arena, OrdBlks, SmBlks, HBlks, HBlkHd, UsmBlks, FsmBlks, UordBlks, FordBlks, KeepCost;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc.so.6", EntryPoint = "mallinfo2")]
+    private static extern MallInfo2 MallInfo();
+
+    /// <summary>Bytes the native heap has handed out and not got back (glibc mallinfo2: in-use arena bytes + mmapped
+    /// blocks), in MiB; -1 where unavailable. Unlike the resident set it does not move with fragmentation or trimming,
+    /// so it shows a leak of native memory (tensors) directly.</summary>
+    public static double NativeHeapInUseMiB()
+    {
+        try
+        {
+            var info = MallInfo();
+            return ((double)info.UordBlks + info.HBlkHd) / (1024.0 * 1024.0);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return -1;
+        }
+    }
+
+    /// <summary>Runs <paramref name="steps"/> W2 steps through <see cref="RewardTrainer"/>, sampling every <paramref name="every"/>
+    /// steps the resident set, the native heap in use and the managed heap. Baseline = median of the samples in the first
+    /// 10% after warm-up (step <c>steps / 20</c>, at least 50), final = median of the last 10%.</summary>
     public static JsonLine Run(BenchmarkOptions options, int steps, bool cached, int every = 100)
     {
         torch.set_num_threads(options.Threads);
@@ -321,47 +347,64 @@ public static class MemoryCheck
             trainerOptions.TargetCachePoolSize = options.TargetCachePoolSize;
             trainerOptions.TargetCacheRefreshEvery = options.TargetCacheRefreshEvery;
         }
-        int baselineStep = Math.Max(50, steps / 20);
-        double baseline = double.NaN, highest = 0, last = 0, baselineManaged = 0, lastManaged = 0;
+        int warm = Math.Max(50, steps / 20);
+        every = Math.Max(1, Math.Min(every, Math.Max(1, steps / 50)));
+        var samples = new List<(int Step, double Rss, double Native, double Managed)>();
         var probe = new Progress(step =>
         {
-            if (step != baselineStep && step % every != 0 && step != steps)
+            if (step < warm || (step % every != 0 && step != steps && step != warm))
                 return;
-            double ws = Clock.WorkingSetMiB();
-            if (step == baselineStep)
-            {
-                baseline = ws;
-                baselineManaged = GC.GetTotalMemory(false) / (1024.0 * 1024.0);
-            }
-            if (step >= baselineStep)
-                highest = Math.Max(highest, ws);
-            last = ws;
-            lastManaged = GC.GetTotalMemory(false) / (1024.0 * 1024.0);
+            var sample = (step, Clock.WorkingSetMiB(), NativeHeapInUseMiB(), GC.GetTotalMemory(false) / 1048576.0);
+            samples.Add(sample);
             if (step % (every * 10) == 0)
-                Console.Error.WriteLine(FormattableString.Invariant($"memory-check: step {step}/{steps} working set {ws:F1} MiB"));
+                Console.Error.WriteLine(FormattableString.Invariant(
+                    $"memory-check: step {step}/{steps} working set {sample.Item2:F1} MiB, native heap in use {sample.Item3:F1} MiB, managed heap {sample.Item4:F1} MiB, autograd function nodes alive {AliveFunctionNodes()}"));
         });
         double cpu = Clock.ProcessCpuSeconds();
         var wall = System.Diagnostics.Stopwatch.StartNew();
         using (var trained = new RewardTrainer(trainerOptions).Train(baseModel, expertModel, reward, data, probe))
         {
         }
+        static double Median(IEnumerable<double> values)
+        {
+            var sorted = values.Order().ToArray();
+            return sorted.Length == 0 ? double.NaN : sorted[sorted.Length / 2];
+        }
+        int window = Math.Max(1, samples.Count / 10);
+        var first = samples.Take(window).ToArray();
+        var last = samples.Skip(samples.Count - window).ToArray();
+        double rss0 = Median(first.Select(s => s.Rss)), rss1 = Median(last.Select(s => s.Rss));
+        double native0 = Median(first.Select(s => s.Native)), native1 = Median(last.Select(s => s.Native));
         return new JsonLine()
             .Add("workload", cached ? "W2-cached" : "W2")
             .Add("name", "memory_check")
             .Add("steps", steps)
             .Add("seconds", wall.Elapsed.TotalSeconds)
             .Add("cpu_seconds_per_iteration", (Clock.ProcessCpuSeconds() - cpu) / steps)
-            .Add("baseline_step", baselineStep)
-            .Add("working_set_baseline_mb", Math.Round(baseline, 1))
-            .Add("working_set_final_mb", Math.Round(last, 1))
-            .Add("working_set_max_mb", Math.Round(highest, 1))
-            .Add("growth_percent", Math.Round(100 * (last - baseline) / baseline, 2))
-            .Add("max_growth_percent", Math.Round(100 * (highest - baseline) / baseline, 2))
-            .Add("managed_heap_baseline_mb", Math.Round(baselineManaged, 1))
-            .Add("managed_heap_final_mb", Math.Round(lastManaged, 1))
+            .Add("warm_up_steps", warm)
+            .Add("samples", samples.Count)
+            .Add("working_set_baseline_mb", Math.Round(rss0, 1))
+            .Add("working_set_final_mb", Math.Round(rss1, 1))
+            .Add("working_set_growth_percent", Math.Round(100 * (rss1 - rss0) / rss0, 2))
+            .Add("working_set_min_mb", Math.Round(samples.Min(s => s.Rss), 1))
+            .Add("working_set_max_mb", Math.Round(samples.Max(s => s.Rss), 1))
+            .Add("native_heap_baseline_mb", Math.Round(native0, 1))
+            .Add("native_heap_final_mb", Math.Round(native1, 1))
+            .Add("native_heap_growth_percent", Math.Round(100 * (native1 - native0) / native0, 2))
+            .Add("managed_heap_final_mb", Math.Round(samples[^1].Managed, 1))
             .Add("peak_working_set_mb", Math.Round(Clock.PeakWorkingSetMiB(), 1))
+            .Add("autograd_function_nodes_alive", AliveFunctionNodes())
             .Add("threads", options.Threads)
             .Add("impl", "mlreward");
+    }
+
+    /// <summary>TorchSharp's count of custom autograd function nodes not yet released (-1 if it cannot be read): a leak
+    /// of graphs through custom functions would show here.</summary>
+    public static int AliveFunctionNodes()
+    {
+        var node = typeof(torch.autograd).GetNestedType("Node", System.Reflection.BindingFlags.NonPublic);
+        var field = node?.GetField("AliveNodes", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static);
+        return field?.GetValue(null) is System.Collections.ICollection list ? list.Count : -1;
     }
 
     private sealed class Progress(Action<int> onStep) : IProgress<TrainingProgress>

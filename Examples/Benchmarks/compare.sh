@@ -10,7 +10,10 @@
 #   Examples/Benchmarks/compare.sh [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw] [--repeat 1]
 #                                  [--reference PATH] [--artifacts DIR] [--no-build] [--out FILE.jsonl]
 #                                  [--baseline-bin PATH]   (unpaired only: another build of mlreward-bench, e.g. before a change)
-#                                  [--unpaired] [--min-rounds 3]
+#                                  [--unpaired] [--min-rounds 3] [--reference-env "OMP_WAIT_POLICY=PASSIVE"]
+#
+# mlreward-bench makes libtorch's OpenMP workers wait passively (NativeThreading.PreferPassiveWaiting; --omp-default
+# turns that off). The reference runs with the environment as it is unless --reference-env gives it the same setting.
 #
 # W2-cached is compared with the reference's W2 (the same step without the cache); W4 (through the ML.NET
 # transformer) and W4-raw (the core's batched forward) are both compared with the reference's W4.
@@ -29,6 +32,7 @@ out=""
 baseline=""
 paired=1
 min_rounds=3
+reference_env=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
@@ -42,7 +46,8 @@ while [[ $# -gt 0 ]]; do
     --baseline-bin) baseline="$2"; shift 2 ;;
     --unpaired) paired=0; shift ;;
     --min-rounds) min_rounds="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --reference-env) reference_env="$2"; shift 2 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,15 +80,17 @@ if [[ "$paired" -eq 1 ]]; then
     ref="$(reference_of "$w")"
     echo "paired: reference $ref vs mlreward $w ..." >&2
     /usr/bin/python3 "$here/paired.py" --seconds "$seconds" --min-iterations "$min_rounds" \
-      --reference-cmd "/usr/bin/python3 $here/reference_cpu.py --reference $reference --threads $threads --only $ref" \
+      --reference-cmd "env $reference_env /usr/bin/python3 $here/reference_cpu.py --reference $reference --threads $threads --only $ref" \
       --ours-cmd "$ours --threads $threads --only $w" >> "$results"
   done
   [[ -z "$out" ]] || cp "$results" "$out"
-  /usr/bin/python3 - "$results" "$threads" "$seconds" <<'EOF'
+  /usr/bin/python3 - "$results" "$threads" "$seconds" "$reference_env" <<'EOF'
 import json, sys
 path, threads, seconds = sys.argv[1], sys.argv[2], sys.argv[3]
 rows = [json.loads(l) for l in open(path) if l.strip().startswith("{")]
 print(f"threads {threads}, >= {seconds} s of timed iterations per side, paired rounds; ratio = median over rounds of reference/ours (> 1 = MLReward faster)")
+if rows:
+    print(f"mlreward OpenMP wait policy: {rows[0]['mlreward'].get('omp_wait_policy', '?')}; reference environment: {sys.argv[4] or 'unchanged'}")
 head = f"{'workload':<10} {'rounds':>6} {'reference it/s':>14} {'ours it/s':>10} {'ratio(wall)':>11} {'ref CPU s/it':>12} {'ours CPU s/it':>13} {'ratio(CPU)':>10} {'params ok':>9} {'ours peak MB':>12}"
 print(head)
 print("-" * len(head))
@@ -102,7 +109,7 @@ for ((r = 1; r <= repeat; r++)); do
     ref="$(reference_of "$w")"
     if [[ "$done_reference" != *",$ref,"* ]]; then
       echo "[$r/$repeat] reference $ref ..." >&2
-      /usr/bin/python3 "$here/reference_cpu.py" --reference "$reference" --threads "$threads" --seconds "$seconds" --only "$ref" \
+      env $reference_env /usr/bin/python3 "$here/reference_cpu.py" --reference "$reference" --threads "$threads" --seconds "$seconds" --only "$ref" \
         | sed "s/^{/{\"repeat\": $r, /" >> "$results"
       done_reference="$done_reference$ref,"
     fi
