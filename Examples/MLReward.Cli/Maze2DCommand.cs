@@ -55,7 +55,7 @@ internal static class Maze2DCommand
         };
         var parallel = new Option<int>("--parallel")
         {
-            Description = "Goals trained at the same time, one thread each. Default: the number of logical processors.",
+            Description = "Goals trained at the same time, each in a worker process of its own (torch objects must not be shared between threads). Default: the number of logical processors.",
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         var seed = new Option<int?>("--seed") { Description = "Seed of data, splits and training (default: the preset's, 1)." };
@@ -105,7 +105,8 @@ internal static class Maze2DCommand
 
             try
             {
-                var report = await Task.Run(() => RunWithProgress(experiment, cancellationToken), cancellationToken);
+                int workers = result.GetValue(parallel);
+                var report = await Task.Run(() => RunWithProgress(experiment, workers, cancellationToken), cancellationToken);
                 PrintSummary(report, outDir);
                 return 0;
             }
@@ -139,14 +140,15 @@ internal static class Maze2DCommand
         return goals;
     }
 
-    private static Maze2DReport RunWithProgress(Maze2DExperiment experiment, CancellationToken cancellationToken)
+    private static Maze2DReport RunWithProgress(Maze2DExperiment experiment, int workers, CancellationToken cancellationToken)
     {
         Maze2DReport? report = null;
         AnsiConsole.Progress()
             .AutoClear(false)
             .HideCompleted(false)
             .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
-            .Start(context => report = experiment.Run(new SpectreObserver(context), cancellationToken));
+            .Start(context => report = experiment.Run(new SpectreObserver(context), cancellationToken,
+                workers > 1 ? new ProcessGoalRunner(workers) : null));
         return report!;
     }
 

@@ -356,7 +356,7 @@ public sealed class Maze2DExperiment
         }
         int goalSeed = s.Seed + 1000 * (index + 1);
         int expertTotal = s.ExpertTrainingSteps, rewardTotal = s.RewardTrainingSteps;
-        double totalWork = 1 + expertTotal + 0.25 * rewardTotal + rewardTotal + 0.25 * rewardTotal;
+        double totalWork = 1 + expertTotal + 0.25 * rewardTotal + (s.MapRewardFeatures != s.RewardFeatures ? 2 : 1) * rewardTotal + 0.25 * rewardTotal;
         observer.Started(task, $"Goal {name}", totalWork);
         double done = 0;
         void Advance(double value, string status) => observer.Progress(task, done + value, status);
@@ -403,7 +403,10 @@ public sealed class Maze2DExperiment
         PerStateReward CreateReward() => TorchRandom.Initialize(goalSeed, () => new PerStateReward(baseState.Model.Shape, s.RewardFeatures, s.RewardHiddenSizes));
         var network = CreateReward();
         RelativeRewardModel reward;
+        RelativeRewardModel? mapReward = null;
         double rewardLoss;
+        bool separateMap = s.MapRewardFeatures != s.RewardFeatures;
+        PerStateReward CreateMapReward() => TorchRandom.Initialize(goalSeed + 1, () => new PerStateReward(baseState.Model.Shape, s.MapRewardFeatures, s.RewardHiddenSizes));
         using (network)
         {
             var trainer = new CachedTargetRewardTrainer
@@ -422,20 +425,39 @@ public sealed class Maze2DExperiment
             done += 0.25 * rewardTotal;
             (reward, rewardLoss) = trainer.Train(network, CreateReward, baseState.Reference, expertModel, mix, pool,
                 (step, loss) => Advance(step, string.Create(CultureInfo.InvariantCulture, $"reward, loss {loss:E2}")), ct);
+            Lap("reward_training");
+            done += rewardTotal;
+            if (separateMap)
+            {
+                // The map's reward: the same objective and targets, restricted to the map's features (positions by default).
+                using var mapNetwork = CreateMapReward();
+                (mapReward, _) = trainer.Train(mapNetwork, CreateMapReward, baseState.Reference, expertModel, mix, pool,
+                    (step, loss) => Advance(step, string.Create(CultureInfo.InvariantCulture, $"map reward, loss {loss:E2}")), ct);
+                done += rewardTotal;
+            }
+            Lap("map_reward_training");
         }
         using var _reward = reward;
-        Lap("reward_training");
-        done += rewardTotal;
+        using var _mapReward = mapReward;
 
         // Heat map.
         Advance(0, "heat map");
-        var stateRewards = RewardMap.ScoreStates(reward, baseState.Log);
+        var stateRewards = RewardMap.ScoreStates(mapReward ?? reward, baseState.Log);
         var map = RewardMap.Build(_layout, baseState.Log, stateRewards, s.HeatmapWinsorize, s.HeatmapMinCount);
         string file = HeatmapFileName(goal);
         double error = map.Peak is { } peak ? MazeMetrics.GoalError(peak, goal) : double.PositiveInfinity;
         bool hit = MazeMetrics.IsHit(error);
         HeatmapPlot.Save(map, goal, string.Create(CultureInfo.InvariantCulture,
-            $"{_layout.Name}, goal {name}: relative reward R(s, t=0)\npeak error {error:F2} ({(hit ? "hit" : "miss")})"), Path.Combine(_run.OutputDirectory, file));
+            $"{_layout.Name}, goal {name}: relative reward R({(s.MapRewardFeatures == RewardFeatures.Position ? "x, y" : "s")}, t=0)\npeak error {error:F2} ({(hit ? "hit" : "miss")})"), Path.Combine(_run.OutputDirectory, file));
+        Dictionary<string, double>? errorAtStep = null;
+        foreach (int step in s.DiagnosticMapSteps.Where(k => k > 0 && k < s.DiffusionSteps))
+        {
+            var stepMap = RewardMap.Build(_layout, baseState.Log, RewardMap.ScoreStates(mapReward ?? reward, baseState.Log, step), s.HeatmapWinsorize, s.HeatmapMinCount);
+            double stepError = stepMap.Peak is { } sp ? MazeMetrics.GoalError(sp, goal) : double.PositiveInfinity;
+            (errorAtStep ??= [])[step.ToString(CultureInfo.InvariantCulture)] = Math.Round(stepError, 4);
+            HeatmapPlot.Save(stepMap, goal, string.Create(CultureInfo.InvariantCulture, $"{_layout.Name}, goal {name}: R(s, t={step}) (diagnostic)\npeak error {stepError:F2}"),
+                Path.Combine(_run.OutputDirectory, Path.GetFileNameWithoutExtension(file) + $"-t{step}.png"));
+        }
         Lap("heatmap");
 
         // Held-out accuracy of the reward (logistic regression on the scalar) and of FastTree, same split.
@@ -480,6 +502,7 @@ public sealed class Maze2DExperiment
             ExpertModelCached = expertCached,
             RewardLoss = rewardLoss,
             TimingsSeconds = timings,
+            GoalErrorAtStep = errorAtStep,
         };
     }
 

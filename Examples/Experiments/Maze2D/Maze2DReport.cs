@@ -46,6 +46,9 @@ public sealed class Maze2DGoalResult
 
     /// <summary>Seconds per stage: expert_data, expert_model, reward_targets, reward_training, heatmap, heldout_accuracy, fasttree, total.</summary>
     public required Dictionary<string, double> TimingsSeconds { get; init; }
+
+    /// <summary>Diagnostic: the map's goal error when the reward is read at these noise steps t instead of 0 (<see cref="Maze2DSettings.DiagnosticMapSteps"/>).</summary>
+    public Dictionary<string, double>? GoalErrorAtStep { get; init; }
 }
 
 /// <summary>The base data and model of a run.</summary>
@@ -160,13 +163,13 @@ public sealed class Maze2DReport
         sb.Append(c, $"{Settings.Describe().Replace("\n", "  \n")}  \n");
         sb.Append(c, $"torch threads {Threads}, {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
         sb.Append(c, $"Base: {Base.Transitions:N0} transitions, {Base.Episodes} episodes ({Base.HeldOutEpisodes} held out), {Base.TrainingWindows:N0} training windows; ");
-        sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}.\n\n");
+        sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}, reference model {Base.TimingsSeconds.GetValueOrDefault("reference_model"):F1} s.\n\n");
         sb.Append("| goal | peak | goal error | hit | held-out accuracy (reward) | FastTree accuracy | expert model s | reward s | eval s | total s |\n");
         sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var g in Goals)
         {
             var t = g.TimingsSeconds;
-            double reward = t.GetValueOrDefault("reward_targets") + t.GetValueOrDefault("reward_training");
+            double reward = t.GetValueOrDefault("reward_targets") + t.GetValueOrDefault("reward_training") + t.GetValueOrDefault("map_reward_training");
             double eval = t.GetValueOrDefault("heatmap") + t.GetValueOrDefault("heldout_accuracy") + t.GetValueOrDefault("fasttree");
             sb.Append(c, $"| ({g.Goal[0]:0.##}, {g.Goal[1]:0.##}) | {(g.Peak is null ? "none" : $"({g.Peak[0]:0.##}, {g.Peak[1]:0.##})")} | {g.GoalError:F2} | {(g.Hit ? "yes" : "no")} | ");
             sb.Append(c, $"{g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");

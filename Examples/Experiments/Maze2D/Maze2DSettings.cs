@@ -33,7 +33,7 @@ public sealed record Maze2DSettings
     public int DiffusionSteps { get; init; } = 20;
 
     /// <summary>Whether the denoisers predict the noise epsilon (true) or the clean sample x0 (false, Diffuser's default).</summary>
-    public bool PredictNoise { get; init; }
+    public bool PredictNoise { get; init; } = true;
 
     /// <summary>Whether x0 estimates are clamped to [-1, 1] (Diffuser's default).</summary>
     public bool ClipDenoised { get; init; } = true;
@@ -66,7 +66,7 @@ public sealed record Maze2DSettings
     public double ExpertLearningRate { get; init; } = 1e-3;
 
     /// <summary>EMA start step of the expert models.</summary>
-    public int ExpertEmaStartStep { get; init; } = 1000;
+    public int ExpertEmaStartStep { get; init; }
 
     /// <summary>
     /// When true, the reward is extracted against a <i>reference</i> base model: the base model fine-tuned on base data with
@@ -74,7 +74,7 @@ public sealed record Maze2DSettings
     /// then share their whole training history except the data, so the optimisation drift of the fine-tuning cancels in
     /// mu_expert - mu_reference instead of appearing as a spurious reward.
     /// </summary>
-    public bool PairedReference { get; init; }
+    public bool PairedReference { get; init; } = true;
 
     /// <summary>Whether each expert model starts from the base model's weights (otherwise from a fresh initialisation).</summary>
     public bool ExpertWarmStart { get; init; } = true;
@@ -82,6 +82,15 @@ public sealed record Maze2DSettings
     // ---- relative reward ----
     /// <summary>What the per-state reward reads of each row (see <see cref="Maze2D.RewardFeatures"/>).</summary>
     public RewardFeatures RewardFeatures { get; init; } = RewardFeatures.Transition;
+
+    /// <summary>
+    /// What the heat map's reward reads. When it differs from <see cref="RewardFeatures"/>, a second per-state reward with these
+    /// features is fitted to the same targets (the same objective restricted to functions of these features) and only the
+    /// heat map uses it; the accuracies always use the <see cref="RewardFeatures"/> reward. Default <see cref="RewardFeatures.Position"/>:
+    /// the map is a function of position, and a reward that also reads velocity and action, averaged over the base states of a
+    /// bin, subtracts how unlike the expert's the base behaviour in that bin is, which is largest at the goal.
+    /// </summary>
+    public RewardFeatures MapRewardFeatures { get; init; } = RewardFeatures.Position;
 
     /// <summary>Hidden widths of the per-state reward MLP (window 1).</summary>
     public int[] RewardHiddenSizes { get; init; } = [64, 64];
@@ -109,13 +118,17 @@ public sealed record Maze2DSettings
 
     // ---- evaluation ----
     /// <summary>At most this many windows per class (expert / base) for the classifiers' training and held-out sets.</summary>
-    public int EvaluationWindows { get; init; } = 4000;
+    public int EvaluationWindows { get; init; } = 3000;
 
     /// <summary>Trees of the FastTree baseline.</summary>
-    public int FastTreeTrees { get; init; } = 100;
+    public int FastTreeTrees { get; init; } = 50;
 
     /// <summary>Leaves per tree of the FastTree baseline.</summary>
     public int FastTreeLeaves { get; init; } = 20;
+
+    /// <summary>Diagnostic: noise steps t at which the map's reward is also read (goal errors in report.json, heat maps
+    /// heatmap-&lt;goal&gt;-t&lt;t&gt;.png). Empty by default: the paper's map reads t = 0.</summary>
+    public int[] DiagnosticMapSteps { get; init; } = [];
 
     /// <summary>Minimum number of states for a heat-map bin to be shown (METHOD.md: 5).</summary>
     public int HeatmapMinCount { get; init; } = 5;
@@ -255,7 +268,7 @@ public sealed record Maze2DSettings
         var c = CultureInfo.InvariantCulture;
         sb.Append(c, $"data: base {BaseTransitions:N0} transitions, expert {ExpertTransitions:N0} per goal, windows H={Horizon} stride {WindowStride}, {HeldOutFraction:P0} of episodes held out\n");
         sb.Append(c, $"diffusion: TemporalUNet dim {NetworkDimension} mults {string.Join(",", NetworkMultipliers)}, T={DiffusionSteps}, predicts {(PredictNoise ? "epsilon" : "x0")}, lr {DiffusionLearningRate:G}; base {BaseTrainingSteps} x {BaseBatchSize}; expert {ExpertTrainingSteps} x {ExpertBatchSize}, lr {ExpertLearningRate:G}{(ExpertWarmStart ? " (warm start from base)" : "")}\n");
-        sb.Append(c, $"reward: per-state MLP {string.Join("x", RewardHiddenSizes)} (window 1) on the {RewardFeatures.ToString().ToLowerInvariant()}, {RewardTrainingSteps} x {RewardBatchSize}, lr {RewardLearningRate:G}, {RewardExpertFraction:P0} expert windows, {(RewardTargetPool > 0 ? $"{RewardTargetPool:N0} cached targets" : "targets per step")}\n");
+        sb.Append(c, $"reward: per-state MLP {string.Join("x", RewardHiddenSizes)} (window 1) on the {RewardFeatures.ToString().ToLowerInvariant()}{(MapRewardFeatures != RewardFeatures ? $" (heat map: a second one on the {MapRewardFeatures.ToString().ToLowerInvariant()})" : "")}, {RewardTrainingSteps} x {RewardBatchSize}, lr {RewardLearningRate:G}, {RewardExpertFraction:P0} expert windows, {(RewardTargetPool > 0 ? $"{RewardTargetPool:N0} cached targets" : "targets per step")}\n");
         sb.Append(c, $"evaluation: <= {EvaluationWindows:N0} windows per class, FastTree {FastTreeTrees} trees x {FastTreeLeaves} leaves");
         return sb.ToString();
     }

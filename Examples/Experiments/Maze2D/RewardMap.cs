@@ -43,7 +43,7 @@ public sealed class RewardMap
     /// <see cref="StateReward.WindowRewards"/>), which returns one reward per state; with window 1 a state's reward does not
     /// depend on its neighbours, so this equals scoring each state as its own 1-step window.
     /// </summary>
-    public static float[] ScoreStates(RelativeRewardModel reward, TransitionLog log)
+    public static float[] ScoreStates(RelativeRewardModel reward, TransitionLog log, int step = 0)
     {
         ArgumentNullException.ThrowIfNull(reward);
         ArgumentNullException.ThrowIfNull(log);
@@ -71,7 +71,7 @@ public sealed class RewardMap
             using var noGrad = no_grad();
             var batch = tensor(raw.AsSpan(first * horizon * d, count * horizon * d).ToArray(), new long[] { count, horizon, d }, ScalarType.Float32);
             var x = normalizer.Normalize(batch);
-            var t = zeros(new long[] { count }, ScalarType.Int64);
+            var t = full(new long[] { count }, step, ScalarType.Int64);
             var perState = network.StateRewards(x, t).contiguous();
             perState.data<float>().CopyTo(result, first * horizon);
         }
