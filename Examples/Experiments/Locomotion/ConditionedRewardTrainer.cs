@@ -25,6 +25,7 @@ internal sealed class ConditionedRewardTrainer
     /// <summary>Steps between pool rebuilds; 0 = one pool for the whole run.</summary>
     public required int RefreshEvery { get; init; }
     public required int EmaStartStep { get; init; }
+    public int EmaUpdateEvery { get; init; } = 10;
     public required long Seed { get; init; }
 
     /// <summary>Trains <paramref name="network"/> (online weights) and returns the EMA copy as a reward model.</summary>
@@ -43,7 +44,7 @@ internal sealed class ConditionedRewardTrainer
         long count = data.shape[0];
         int steps = baseModel.Diffusion.Steps;
         network.train();
-        var ema = new ExponentialMovingAverage(network, shadow, 0.995, 10, EmaStartStep);
+        var ema = new ExponentialMovingAverage(network, shadow, 0.995, EmaUpdateEvery, EmaStartStep);
         ema.CopyFromOnline();
         var parameters = network.parameters().ToArray();
         using var optimizer = optim.Adam(parameters, LearningRate);

@@ -156,6 +156,7 @@ public sealed class LocomotionExperiment
                 {
                     Shape = shape,
                     DiffusionSteps = s.DiffusionSteps,
+                    ClipDenoised = s.ClipDenoised,
                     Denoiser = new DenoiserOptions { Kind = DenoiserKind.TemporalUNet, Dimension = s.NetworkDimension, Multipliers = s.NetworkMultipliers },
                     Seed = s.Seed,
                 };
@@ -169,6 +170,7 @@ public sealed class LocomotionExperiment
                 {
                     Shape = shape,
                     DiffusionSteps = s.DiffusionSteps,
+                    ClipDenoised = s.ClipDenoised,
                     Denoiser = modelOptions.Denoiser,
                     Seed = s.Seed + 1,
                 }, baseModel.Normalizer);
@@ -206,6 +208,15 @@ public sealed class LocomotionExperiment
             timings["expert_rollouts"] = clock2.Elapsed.TotalSeconds;
             var expert = ConditionResult.From("expert policy", expertRun, timings["expert_rollouts"]);
 
+            ConditionResult? expertPlanner = null;
+            if (s.ExpertPlannerDiagnostic)
+            {
+                clock2.Restart();
+                var run = Plan("expert planner", expertModel!, null, 0, 0, s.EvaluationEpisodes, evalSeed, cancellationToken);
+                timings["expert_planner_rollouts"] = clock2.Elapsed.TotalSeconds;
+                expertPlanner = ConditionResult.From("expert diffusion planner (diagnostic)", run, timings["expert_planner_rollouts"], 0);
+            }
+
             var welch = Statistics.Welch(steered.Returns, unsteered.Returns);
             double gap = (steered.MeanReturn - unsteered.MeanReturn) / (expert.MeanReturn - unsteered.MeanReturn);
             Log(string.Create(CultureInfo.InvariantCulture,
@@ -236,14 +247,15 @@ public sealed class LocomotionExperiment
                 Preset = s.Preset,
                 Settings = s,
                 Policies = paths.ToDictionary(p => p.Key, p => Path.GetFileName(p.Value)),
-                BaseData = Summarize(baseData, h),
-                ExpertData = Summarize(expertData, h),
+                BaseData = Summarize(baseData, h, baseModel.Normalizer, baseRaw),
+                ExpertData = Summarize(expertData, h, baseModel.Normalizer, expertRaw),
                 Losses = losses,
                 ModelsCached = cached,
                 RewardCheck = check,
                 Unsteered = unsteered,
                 Steered = steered,
                 Expert = expert,
+                ExpertPlanner = expertPlanner,
                 Welch = welch,
                 GapRecovered = gap,
                 Sweep = sweep,
@@ -258,7 +270,7 @@ public sealed class LocomotionExperiment
             };
             var clock3 = Stopwatch.StartNew();
             const string plotFile = "returns.png";
-            ReturnsPlot.Save(new[] { unsteered, steered, expert }, $"{s.Environment}: returns per episode (mean +- s.e.)", Path.Combine(_run.OutputDirectory, plotFile));
+            ReturnsPlot.Save(new[] { unsteered, steered, expert, expertPlanner }.OfType<ConditionResult>().ToArray(), $"{s.Environment}: returns per episode (mean +- s.e.)", Path.Combine(_run.OutputDirectory, plotFile));
             timings["report"] = clock3.Elapsed.TotalSeconds;
             report = WithTotal(report, total.Elapsed.TotalSeconds);
             report.WriteJson(Path.Combine(_run.OutputDirectory, "report.json"));
@@ -276,7 +288,7 @@ public sealed class LocomotionExperiment
     private static LocomotionReport WithTotal(LocomotionReport r, double seconds) => new()
     {
         Environment = r.Environment, Preset = r.Preset, Settings = r.Settings, Policies = r.Policies, BaseData = r.BaseData, ExpertData = r.ExpertData,
-        Losses = r.Losses, ModelsCached = r.ModelsCached, RewardCheck = r.RewardCheck, Unsteered = r.Unsteered, Steered = r.Steered, Expert = r.Expert,
+        Losses = r.Losses, ModelsCached = r.ModelsCached, RewardCheck = r.RewardCheck, Unsteered = r.Unsteered, Steered = r.Steered, Expert = r.Expert, ExpertPlanner = r.ExpertPlanner,
         Welch = r.Welch, GapRecovered = r.GapRecovered, Sweep = r.Sweep, Targets = r.Targets, TimingsSeconds = r.TimingsSeconds, TotalSeconds = seconds, Machine = r.Machine,
     };
 
@@ -314,6 +326,7 @@ public sealed class LocomotionExperiment
         BatchSize = _settings.DiffusionBatchSize,
         LearningRate = _settings.DiffusionLearningRate,
         EmaStartStep = _settings.DiffusionEmaStartStep,
+        EmaUpdateEvery = _settings.EmaUpdateEvery,
         Seed = seed,
     };
 
@@ -346,6 +359,7 @@ public sealed class LocomotionExperiment
                 PoolSize = Math.Max(s.RewardBatchSize, s.RewardTargetPool),
                 RefreshEvery = s.RewardTargetRefresh,
                 EmaStartStep = s.RewardEmaStartStep,
+                EmaUpdateEvery = s.EmaUpdateEvery,
                 Seed = s.Seed + 3,
             };
             var clock = Stopwatch.StartNew();
@@ -371,6 +385,7 @@ public sealed class LocomotionExperiment
                 BatchSize = s.RewardBatchSize,
                 LearningRate = s.RewardLearningRate,
                 EmaStartStep = s.RewardEmaStartStep,
+                EmaUpdateEvery = s.EmaUpdateEvery,
                 TargetCachePoolSize = s.RewardTargetPool,
                 TargetCacheRefreshEvery = s.RewardTargetRefresh,
                 Seed = s.Seed + 3,
@@ -453,6 +468,17 @@ public sealed class LocomotionExperiment
         return best;
     }
 
+    private static DataSummary Summarize(BehaviourData data, int horizon, Normalizer normalizer, Tensor raw)
+    {
+        using var scope = NewDisposeScope();
+        var magnitude = normalizer.Normalize(raw).abs();
+        return Summarize(data, horizon) with
+        {
+            OutsideBaseLimits = magnitude.gt(1.0 + 1e-6).to(ScalarType.Float64).mean().item<double>(),
+            MaxAbsNormalized = magnitude.max().to(ScalarType.Float64).item<double>(),
+        };
+    }
+
     private static DataSummary Summarize(BehaviourData data, int horizon) => new()
     {
         EpisodesPerPolicy = data.Episodes.GroupBy(e => e.Policy).ToDictionary(g => g.Key, g => g.Count()),
@@ -468,7 +494,7 @@ public sealed class LocomotionExperiment
         var c = CultureInfo.InvariantCulture;
         var b = new StringBuilder();
         b.Append(c, $"v1;{s.Environment};{s.Seed};{string.Join(",", s.BasePolicies)};{s.BaseEpisodesPerPolicy};{s.ExpertPolicy};{s.ExpertEpisodes};{s.DataEpisodeSteps};{s.Horizon};");
-        b.Append(c, $"{s.DiffusionSteps};{s.NetworkDimension};{string.Join(",", s.NetworkMultipliers)};{s.DiffusionTrainingSteps};{s.DiffusionBatchSize};{s.DiffusionLearningRate:R};{s.DiffusionEmaStartStep};");
+        b.Append(c, $"{s.DiffusionSteps};{(s.ClipDenoised ? "" : "noclip;")}ema{s.EmaUpdateEvery};{s.NetworkDimension};{string.Join(",", s.NetworkMultipliers)};{s.DiffusionTrainingSteps};{s.DiffusionBatchSize};{s.DiffusionLearningRate:R};{s.DiffusionEmaStartStep};");
         b.Append(c, $"{s.RewardDimension};{string.Join(",", s.RewardMultipliers)};{s.RewardTrainingSteps};{s.RewardBatchSize};{s.RewardLearningRate:R};{s.RewardEmaStartStep};{s.RewardTargetPool};{s.RewardTargetRefresh};{s.ConditionedRewardTargets};");
         foreach (var (role, path) in paths.OrderBy(p => p.Key, StringComparer.Ordinal))
             b.Append(role).Append('=').Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)))).Append(';');

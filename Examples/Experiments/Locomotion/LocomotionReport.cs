@@ -59,7 +59,7 @@ public sealed class ConditionResult
 }
 
 /// <summary>Summary of one behaviour data set.</summary>
-public sealed class DataSummary
+public sealed record DataSummary
 {
     /// <summary>Policies and their episode counts.</summary>
     public required Dictionary<string, int> EpisodesPerPolicy { get; init; }
@@ -69,6 +69,10 @@ public sealed class DataSummary
     public int Transitions { get; init; }
     /// <summary>H-step windows used for training.</summary>
     public int Windows { get; init; }
+    /// <summary>Fraction of the window entries that the base normaliser maps outside [-1, 1].</summary>
+    public double OutsideBaseLimits { get; init; }
+    /// <summary>Largest |value| after the base normaliser.</summary>
+    public double MaxAbsNormalized { get; init; }
 }
 
 /// <summary>How well the reward separates held-out expert from base windows (t = 0).</summary>
@@ -117,6 +121,8 @@ public sealed class LocomotionReport
     public required ConditionResult Steered { get; init; }
     /// <summary>The expert policy (stochastic actions, as in the expert data) on the same starts.</summary>
     public required ConditionResult Expert { get; init; }
+    /// <summary>The expert diffusion model as an unguided planner (diagnostic; null unless asked for).</summary>
+    public ConditionResult? ExpertPlanner { get; init; }
     /// <summary>Welch's t-test, steered minus unsteered.</summary>
     public required WelchResult Welch { get; init; }
     /// <summary>(steered - unsteered) / (expert - unsteered).</summary>
@@ -156,7 +162,7 @@ public sealed class LocomotionReport
         b.Append("Steering the base diffusion planner with the relative reward extracted from the base and expert diffusion models ");
         b.Append("(EXPERIMENTS.md section 2). Every condition runs the same episode seeds (resets and, for the planners, sampling noise).\n\n");
         b.Append("| condition | episodes | mean return | +- s.e. | s.d. | mean length | terminated |\n|---|---:|---:|---:|---:|---:|---:|\n");
-        foreach (var r in new[] { Unsteered, Steered, Expert })
+        foreach (var r in new[] { Unsteered, Steered, Expert, ExpertPlanner }.OfType<ConditionResult>())
             b.Append(c, $"| {r.Name} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.StandardDeviation:F1} | {r.MeanLength:F0} | {r.Terminated} |\n");
         b.Append('\n');
         b.Append(c, $"- Welch t-test, steered vs unsteered: t = {Welch.T:F2}, df = {Welch.DegreesOfFreedom:F1}, p (two-sided) = {FormatP(Welch.PTwoSided)}, p (one-sided, steered > unsteered) = {FormatP(Welch.PGreater)}\n");
@@ -171,9 +177,9 @@ public sealed class LocomotionReport
                 b.Append(c, $"| {r.Scale:G3} | {r.StopGradientBelow} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.MeanLength:F0} |\n");
             b.Append('\n');
         }
-        b.Append("## Data\n\n| set | episodes per policy | mean return per policy (stochastic) | transitions | windows |\n|---|---|---|---:|---:|\n");
+        b.Append("## Data\n\n| set | episodes per policy | mean return per policy (stochastic) | transitions | windows | outside base limits | max abs (normalised) |\n|---|---|---|---:|---:|---:|---:|\n");
         foreach (var (name, d) in new[] { ("base", BaseData), ("expert", ExpertData) })
-            b.Append(c, $"| {name} | {string.Join(", ", d.EpisodesPerPolicy.Select(p => $"{p.Key}: {p.Value}"))} | {string.Join(", ", d.MeanReturnPerPolicy.Select(p => string.Create(c, $"{p.Key}: {p.Value:F0}")))} | {d.Transitions} | {d.Windows} |\n");
+            b.Append(c, $"| {name} | {string.Join(", ", d.EpisodesPerPolicy.Select(p => $"{p.Key}: {p.Value}"))} | {string.Join(", ", d.MeanReturnPerPolicy.Select(p => string.Create(c, $"{p.Key}: {p.Value:F0}")))} | {d.Transitions} | {d.Windows} | {d.OutsideBaseLimits:P2} | {d.MaxAbsNormalized:F2} |\n");
         b.Append(c, $"\nPolicy files: {string.Join(", ", Policies.Select(p => $"{p.Key} = `{p.Value}`"))}\n\n");
         b.Append("## Settings\n\n```\n").Append(Settings.Describe()).Append("\n```\n\n");
         b.Append(c, $"Final running losses: {string.Join(", ", Losses.Select(l => string.Create(c, $"{l.Key} {l.Value:G4}")))}{(ModelsCached ? " (models loaded from the cache)" : "")}\n\n");

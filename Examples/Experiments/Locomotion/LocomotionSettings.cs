@@ -33,7 +33,7 @@ public sealed record LocomotionSettings
     public string ExpertPolicy { get; init; } = "expert";
 
     /// <summary>Expert episodes.</summary>
-    public int ExpertEpisodes { get; init; } = 12;
+    public int ExpertEpisodes { get; init; } = 16;
 
     /// <summary>Steps at most per data episode (the hopper may terminate earlier).</summary>
     public int DataEpisodeSteps { get; init; } = 1000;
@@ -51,6 +51,11 @@ public sealed record LocomotionSettings
     /// <summary>Width multipliers of the temporal U-Net (H must be divisible by 2^(levels-1)).</summary>
     public int[] NetworkMultipliers { get; init; } = [1, 2, 4];
 
+    /// <summary>Whether the diffusion models clamp their x0 estimates to [-1, 1] (Diffuser's default). The expert data,
+    /// normalised with the base data's limits, leave [-1, 1] (measured: cheetah 0.9% of the entries, up to 1.44; hopper 5.4%,
+    /// up to 1.95), and a clamped expert model cannot represent them. Default false, as Diffuser's locomotion configuration.</summary>
+    public bool ClipDenoised { get; init; }
+
     /// <summary>Optimiser steps of each diffusion model.</summary>
     public int DiffusionTrainingSteps { get; init; } = 4000;
 
@@ -62,6 +67,10 @@ public sealed record LocomotionSettings
 
     /// <summary>EMA start step of the diffusion models (Diffuser: 2000 of 1e6; our runs are far shorter).</summary>
     public int DiffusionEmaStartStep { get; init; } = 1000;
+
+    /// <summary>Steps between EMA updates of the diffusion models and the reward. Diffuser's 10 with decay 0.995 gives a
+    /// half-life of ~1400 steps, a third of our runs, so the EMA would lag far behind; 1 gives ~140 steps.</summary>
+    public int EmaUpdateEvery { get; init; } = 1;
 
     // ---- relative reward ----
     /// <summary>Width of the trajectory reward (value encoder).</summary>
@@ -113,6 +122,10 @@ public sealed record LocomotionSettings
 
     /// <summary>Episodes per sweep scale.</summary>
     public int SweepEpisodes { get; init; } = 12;
+
+    /// <summary>Also run the expert diffusion model as an (unguided) planner on the same seeds: a diagnostic of what the
+    /// trained expert model itself achieves, the natural ceiling of steering the base model toward it.</summary>
+    public bool ExpertPlannerDiagnostic { get; init; } = true;
 
     /// <summary>torch intra-op threads.</summary>
     public int Threads { get; init; } = 1;
@@ -187,6 +200,7 @@ public sealed record LocomotionSettings
         Check(SweepEpisodes >= 2, "SweepEpisodes must be at least 2.");
         Check(SweepStopGradients.Length == 0 || SweepStopGradients.Length == ScaleSweep.Length, "SweepStopGradients must be empty or as long as ScaleSweep.");
         Check(Threads >= 1, "Threads must be at least 1.");
+        Check(EmaUpdateEvery >= 1, "EmaUpdateEvery must be at least 1.");
     }
 
     /// <summary>t_stopgrad of sweep entry <paramref name="index"/>.</summary>
@@ -198,7 +212,7 @@ public sealed record LocomotionSettings
         var c = CultureInfo.InvariantCulture;
         var b = new StringBuilder();
         b.Append(c, $"data: base = {BaseEpisodesPerPolicy} stochastic episodes each of {string.Join(", ", BasePolicies)}; expert = {ExpertEpisodes} stochastic episodes of {ExpertPolicy}; <= {DataEpisodeSteps} steps each; H = {Horizon}\n");
-        b.Append(c, $"diffusion: T = {DiffusionSteps}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, conditioned on the first observation\n");
+        b.Append(c, $"diffusion: T = {DiffusionSteps}, clip x0 {ClipDenoised}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, EMA every {EmaUpdateEvery}, conditioned on the first observation\n");
         b.Append(c, $"reward: TrajectoryReward dim {RewardDimension} mults ({string.Join(",", RewardMultipliers)}), {RewardTrainingSteps} steps x batch {RewardBatchSize}, lr {RewardLearningRate:G3}, target pool {RewardTargetPool}/{RewardTargetRefresh}, conditioned targets {ConditionedRewardTargets}\n");
         b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {GuidanceScale:G3}, t_stopgrad {StopGradientBelow}");
         if (ScaleSweep.Length > 0)
