@@ -13,6 +13,13 @@ public static class HeatmapPlot
     /// <summary>Renders the map to <paramref name="path"/>.</summary>
     public static void Save(RewardMap map, Vec2 goal, string title, string path, int pixelsPerUnit = 80)
     {
+        var (plot, width, height) = Create(map, goal, title, pixelsPerUnit);
+        plot.SavePng(path, width, height);
+    }
+
+    /// <summary>The plot <see cref="Save"/> writes, and its size in pixels.</summary>
+    public static (Plot Plot, int Width, int Height) Create(RewardMap map, Vec2 goal, string title, int pixelsPerUnit = 80)
+    {
         ArgumentNullException.ThrowIfNull(map);
         var grid = map.Grid;
         var layout = grid.Layout;
@@ -24,9 +31,11 @@ public static class HeatmapPlot
         heatmap.Colormap = new ScottPlot.Colormaps.Viridis();
         heatmap.NaNCellColor = Colors.White;
         heatmap.ManualRange = new ScottPlot.Range(0, 1);
-        // Data row bx (first coordinate) runs along the vertical axis, column by along the horizontal one.
+        // Data row bx (first coordinate) runs along the vertical axis, column by along the horizontal one. With the vertical
+        // axis inverted below (x grows downwards) ScottPlot already puts row 0 at x = origin.X: no flip (a flip drew every
+        // map upside down; HeatmapPlotTests checks the pixels of a known map).
         heatmap.Rectangle = new CoordinateRect(origin.Y, yMax, origin.X, xMax);
-        heatmap.FlipVertically = true;
+        heatmap.FlipVertically = false;
 
         for (int i = 0; i < layout.Rows; i++)
         {
@@ -72,6 +81,6 @@ public static class HeatmapPlot
 
         int width = Math.Max(360, (int)(layout.Columns * pixelsPerUnit) + 160);
         int height = Math.Max(360, (int)(layout.Rows * pixelsPerUnit) + 170);
-        plot.SavePng(path, width, height);
+        return (plot, width, height);
     }
 }
