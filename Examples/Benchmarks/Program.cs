@@ -68,7 +68,7 @@ if (memorySteps is int steps)
 foreach (var name in only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
 {
     var result = Workloads.Run(name, options);
-    result.Add("onednn_max_cpu_isa", Environment.GetEnvironmentVariable(Microsoft.ML.RewardExtraction.OneDnnWorkaround.Variable) ?? "unset");
+    result.Add("onednn_max_cpu_isa", Microsoft.ML.RewardExtraction.OneDnnWorkaround.Value ?? "unset");
     result.Add("omp_wait_policy", Microsoft.ML.RewardExtraction.NativeThreading.WaitPolicy ?? "unset").Add("omp_setup", ompPolicy);
     Console.WriteLine(Pacer.Enabled ? "RESULT " + result : result.ToString());
     Console.Out.Flush();

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
@@ -12,12 +10,6 @@ namespace Microsoft.ML.RewardExtraction;
 /// </summary>
 public static class NativeThreading
 {
-    [DllImport("libc.so.6", EntryPoint = "setenv", SetLastError = true)]
-    private static extern int SetEnvironment(string name, string value, int overwrite);
-
-    [DllImport("libc.so.6", EntryPoint = "getenv")]
-    private static extern IntPtr GetEnvironment(string name);
-
     /// <summary>
     /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the native environment so that libtorch's OpenMP threads sleep when idle,
     /// unless the process already chose a policy (<c>OMP_WAIT_POLICY</c> or <c>GOMP_SPINCOUNT</c> set), libtorch is
@@ -30,42 +22,15 @@ public static class NativeThreading
             return "not Linux";
         foreach (var name in new[] { "OMP_WAIT_POLICY", "GOMP_SPINCOUNT" })
         {
-            var existing = NativeValue(name);
+            var existing = NativeEnvironment.Get(name);
             if (existing is not null)
                 return $"kept {name}={existing}";
         }
-        if (OpenMPLoaded())
+        if (NativeEnvironment.LibtorchLoaded())
             return "too late: libtorch already loaded";
-        return SetEnvironment("OMP_WAIT_POLICY", "PASSIVE", 0) == 0 ? "set" : $"setenv failed ({Marshal.GetLastPInvokeError()})";
+        return NativeEnvironment.SetIfUnset("OMP_WAIT_POLICY", "PASSIVE") ?? "set";
     }
 
     /// <summary>The native environment's <c>OMP_WAIT_POLICY</c>, or null.</summary>
-    public static string? WaitPolicy => OperatingSystem.IsLinux() ? NativeValue("OMP_WAIT_POLICY") : Environment.GetEnvironmentVariable("OMP_WAIT_POLICY");
-
-    private static string? NativeValue(string name)
-    {
-        var pointer = GetEnvironment(name);
-        return pointer == IntPtr.Zero ? null : Marshal.PtrToStringUTF8(pointer);
-    }
-
-    private static bool OpenMPLoaded()
-    {
-        try
-        {
-            foreach (var line in File.ReadLines("/proc/self/maps"))
-            {
-                if (line.Contains("libgomp", StringComparison.Ordinal) || line.Contains("libtorch_cpu", StringComparison.Ordinal))
-                    return true;
-            }
-            return false;
-        }
-        catch (IOException)
-        {
-            return false;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return false;
-        }
-    }
+    public static string? WaitPolicy => NativeEnvironment.Get("OMP_WAIT_POLICY");
 }

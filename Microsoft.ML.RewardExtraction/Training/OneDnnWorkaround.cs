@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace Microsoft.ML.RewardExtraction;
 
@@ -12,11 +11,11 @@ namespace Microsoft.ML.RewardExtraction;
 /// it gave different values (max difference 1.7), at a random training step.</item>
 /// </list>
 /// The cheetah quick experiment failed 3/3 with AVX-512, 2/3 with AVX2 and 2/4 with AVX kernels; it passed 9/9 with SSE4.1.
-/// The price is speed: SSE4.1 convolutions are about half as fast (see the benchmark README). oneDNN reads
-/// <c>ONEDNN_MAX_CPU_ISA</c> when it first picks its kernels, so the library sets it natively as soon as this assembly loads;
-/// a process that sets the variable itself (e.g. <c>ONEDNN_MAX_CPU_ISA=ALL</c> on a machine known to be sound) keeps its value.
-/// oneDNN reads the variable once, when libtorch is loaded, so a program calls <see cref="Apply"/> before its first torch call
-/// (the module initializer covers programs whose first torch call goes through this library).
+/// The price is speed: SSE4.1 convolutions are about half as fast (see the benchmark README). A process that sets
+/// <c>ONEDNN_MAX_CPU_ISA</c> itself (e.g. <c>ALL</c> on a machine known to be sound) keeps its value. The setting only takes
+/// effect before libtorch loads (measured: set from this assembly's module initializer after a program's own first torch
+/// call, it changed nothing), so a program calls <see cref="Apply"/> first thing; the module initializer covers programs
+/// whose first torch call goes through this library.
 /// </summary>
 public static class OneDnnWorkaround
 {
@@ -26,18 +25,16 @@ public static class OneDnnWorkaround
     /// <summary>The kernels the library asks for.</summary>
     public const string SafeIsa = "SSE41";
 
-    [DllImport("libc.so.6", EntryPoint = "setenv")]
-    private static extern int SetEnvironment(string name, string value, int overwrite);
-
 #pragma warning disable CA2255 // A library-level workaround that must run before the first convolution.
     /// <summary>Sets <c>ONEDNN_MAX_CPU_ISA=SSE41</c> in the native environment unless it is set (Linux only).</summary>
     [ModuleInitializer]
 #pragma warning restore CA2255
     public static void Apply()
     {
-        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable(Variable) is not null)
-            return;
-        // overwrite = 0: a value set natively by the host wins as well.
-        SetEnvironment(Variable, SafeIsa, 0);
+        if (OperatingSystem.IsLinux() && NativeEnvironment.Get(Variable) is null)
+            NativeEnvironment.SetIfUnset(Variable, SafeIsa);
     }
+
+    /// <summary>The kernels oneDNN is limited to: the native <c>ONEDNN_MAX_CPU_ISA</c>, or null when unset.</summary>
+    public static string? Value => NativeEnvironment.Get(Variable);
 }

@@ -356,7 +356,8 @@ public sealed class Maze2DExperiment
         }
         int goalSeed = s.Seed + 1000 * (index + 1);
         int expertTotal = s.ExpertTrainingSteps, rewardTotal = s.RewardTrainingSteps;
-        double totalWork = 1 + expertTotal + 0.25 * rewardTotal + (s.MapRewardFeatures != s.RewardFeatures ? 2 : 1) * rewardTotal + 0.25 * rewardTotal;
+        bool separateMap = s.MapRewardFeatures != s.RewardFeatures;
+        double totalWork = 1 + expertTotal + 0.25 * rewardTotal + (separateMap ? 2 : 1) * rewardTotal + 0.25 * rewardTotal;
         observer.Started(task, $"Goal {name}", totalWork);
         double done = 0;
         void Advance(double value, string status) => observer.Progress(task, done + value, status);
@@ -405,7 +406,6 @@ public sealed class Maze2DExperiment
         RelativeRewardModel reward;
         RelativeRewardModel? mapReward = null;
         double rewardLoss;
-        bool separateMap = s.MapRewardFeatures != s.RewardFeatures;
         PerStateReward CreateMapReward() => TorchRandom.Initialize(goalSeed + 1, () => new PerStateReward(baseState.Model.Shape, s.MapRewardFeatures, s.RewardHiddenSizes));
         using (network)
         {
@@ -442,7 +442,8 @@ public sealed class Maze2DExperiment
 
         // Heat map.
         Advance(0, "heat map");
-        var stateRewards = RewardMap.ScoreStates(mapReward ?? reward, baseState.Log);
+        var mapSource = mapReward ?? reward;
+        var stateRewards = RewardMap.ScoreStates(mapSource, baseState.Log);
         var map = RewardMap.Build(_layout, baseState.Log, stateRewards, s.HeatmapWinsorize, s.HeatmapMinCount);
         string file = HeatmapFileName(goal);
         double error = map.Peak is { } peak ? MazeMetrics.GoalError(peak, goal) : double.PositiveInfinity;
@@ -452,7 +453,7 @@ public sealed class Maze2DExperiment
         Dictionary<string, double>? errorAtStep = null;
         foreach (int step in s.DiagnosticMapSteps.Where(k => k > 0 && k < s.DiffusionSteps))
         {
-            var stepMap = RewardMap.Build(_layout, baseState.Log, RewardMap.ScoreStates(mapReward ?? reward, baseState.Log, step), s.HeatmapWinsorize, s.HeatmapMinCount);
+            var stepMap = RewardMap.Build(_layout, baseState.Log, RewardMap.ScoreStates(mapSource, baseState.Log, step), s.HeatmapWinsorize, s.HeatmapMinCount);
             double stepError = stepMap.Peak is { } sp ? MazeMetrics.GoalError(sp, goal) : double.PositiveInfinity;
             (errorAtStep ??= [])[step.ToString(CultureInfo.InvariantCulture)] = Math.Round(stepError, 4);
             HeatmapPlot.Save(stepMap, goal, string.Create(CultureInfo.InvariantCulture, $"{_layout.Name}, goal {name}: R(s, t={step}) (diagnostic)\npeak error {stepError:F2}"),
