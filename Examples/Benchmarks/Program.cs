@@ -3,6 +3,7 @@ using MLReward.Benchmarks;
 
 // mlreward-bench [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw] [--warmup N]
 //                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS]] [--cached] [--profile [N]] [--paired] [--omp-default]
+//                [--check-convolutions [ROUNDS]]
 // Prints one JSON line per workload on stdout (the reference's keys plus CPU time and peak working set).
 
 // Before any torch call: libtorch's OpenMP workers sleep when idle instead of spinning (see NativeThreading); --omp-default
@@ -19,6 +20,7 @@ int pool = 4096, refresh = 1000;
 int? memorySteps = null;
 bool cached = false;
 int? profile = null;
+int? convolutionRounds = null;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -39,8 +41,11 @@ for (int i = 0; i < args.Length; i++)
         case "--memory-check":
             memorySteps = i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int n) ? (++i, n).n : 10_000;
             break;
+        case "--check-convolutions":
+            convolutionRounds = i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int c) ? (++i, c).c : 2;
+            break;
         case "-h" or "--help":
-            Console.WriteLine("mlreward-bench [--threads N] [--seconds S] [--only " + string.Join(",", Workloads.All) + "] [--warmup N] [--cache-pool P] [--cache-refresh K] [--memory-check [STEPS]] [--cached]");
+            Console.WriteLine("mlreward-bench [--threads N] [--seconds S] [--only " + string.Join(",", Workloads.All) + "] [--warmup N] [--cache-pool P] [--cache-refresh K] [--memory-check [STEPS]] [--cached] [--check-convolutions [ROUNDS]]");
             return 0;
         default:
             Console.Error.WriteLine($"Unknown argument '{args[i]}'; see --help.");
@@ -60,6 +65,12 @@ if (profile is int repetitions)
         Console.WriteLine(line);
     return 0;
 }
+if (convolutionRounds is int rounds)
+{
+    var check = ConvolutionCheck.Run(threads, rounds);
+    Console.WriteLine(check);
+    return (int)check["not_finite"]! + (int)check["unrepeatable"]! + (int)check["inaccurate"]! == 0 ? 0 : 1;
+}
 if (memorySteps is int steps)
 {
     Console.WriteLine(MemoryCheck.Run(options, steps, cached));
@@ -69,6 +80,7 @@ foreach (var name in only.Split(',', StringSplitOptions.RemoveEmptyEntries | Str
 {
     var result = Workloads.Run(name, options);
     result.Add("onednn_max_cpu_isa", Microsoft.ML.RewardExtraction.OneDnnWorkaround.Value ?? "unset");
+    result.Add("convolutions", Microsoft.ML.RewardExtraction.OneDnnWorkaround.ConvolutionsUseOneDnn switch { true => "onednn", false => "libtorch", null => "unknown" });
     result.Add("omp_wait_policy", Microsoft.ML.RewardExtraction.NativeThreading.WaitPolicy ?? "unset").Add("omp_setup", ompPolicy);
     Console.WriteLine(Pacer.Enabled ? "RESULT " + result : result.ToString());
     Console.Out.Flush();

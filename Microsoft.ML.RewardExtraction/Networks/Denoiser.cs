@@ -13,6 +13,7 @@ public abstract class Denoiser : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Creates a denoiser for samples of <paramref name="shape"/>.</summary>
     protected Denoiser(string name, SampleShape shape) : base(name)
     {
+        OneDnnWorkaround.EnsureSafeConvolutions();
         Shape = shape;
     }
 
@@ -30,6 +31,7 @@ public abstract class RewardNetwork : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Creates a reward network for samples of <paramref name="shape"/>.</summary>
     protected RewardNetwork(string name, SampleShape shape) : base(name)
     {
+        OneDnnWorkaround.EnsureSafeConvolutions();
         Shape = shape;
     }
 
