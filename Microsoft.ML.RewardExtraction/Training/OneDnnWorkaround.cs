@@ -13,8 +13,8 @@ namespace Microsoft.ML.RewardExtraction;
 /// Two layers of protection:
 /// <list type="number">
 /// <item>Every network this library builds (<see cref="Denoiser"/>, <see cref="RewardNetwork"/>) switches libtorch's
-/// convolutions from oneDNN to libtorch's own implementation (im2col and the BLAS GEMM; <c>at::Context::setUserEnabledMkldnn</c>,
-/// PyTorch's <c>torch.backends.mkldnn.enabled = False</c>). That is correct on every ISA and, measured on this project's
+/// convolutions from oneDNN to libtorch's own implementation (im2col and the BLAS GEMM; <c>at::Context::setUserEnabledMkldnn</c>
+/// and <c>setUserEnabledNNPACK</c>, PyTorch's <c>torch.backends.mkldnn.enabled = False</c> and its NNPACK flag). That is correct on every ISA and, measured on this project's
 /// workloads, 1.6-1.8x faster than oneDNN's SSE4.1 kernels. <c>MLREWARD_ONEDNN_CONVOLUTIONS=1</c> keeps oneDNN.</item>
 /// <item><see cref="Apply"/> (a module initializer, and first thing in each program here) sets <c>ONEDNN_MAX_CPU_ISA=SSE41</c>
 /// unless the process set it, for whatever still reaches oneDNN. It only takes effect before libtorch loads.</item>
@@ -74,7 +74,11 @@ public static class OneDnnWorkaround
             return;
         try
         {
-            SetUserEnabledMkldnn(GlobalContext(), false);
+            var context = GlobalContext();
+            SetUserEnabledMkldnn(context, false);
+            // The path without oneDNN first asks NNPACK, which on CPUs it does not support logs "Could not initialize
+            // NNPACK! Reason: Unsupported hardware." for every convolution; one path everywhere is simpler as well.
+            SetUserEnabledNnpack(context, false);
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -88,6 +92,9 @@ public static class OneDnnWorkaround
 
     [DllImport("libtorch_cpu.so", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
     private static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport("libtorch_cpu.so", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    private static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
     [DllImport("libtorch_cpu.so", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
     [return: MarshalAs(UnmanagedType.U1)]

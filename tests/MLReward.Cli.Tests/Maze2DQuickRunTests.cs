@@ -77,7 +77,8 @@ public class Maze2DQuickRunTests
             var layout = MazeLayout.Load(layoutPath);
             string output = Path.Combine(root, "out");
             var goals = new[] { layout.FreeCells[0], layout.FreeCells[^1] };
-            var args = new List<string> { "maze2d", "--layout", layoutPath, "--preset", "quick", "--out", output, "--cache", Path.Combine(root, "cache"), "--parallel", "2" };
+            var args = new List<string> { "maze2d", "--layout", layoutPath, "--preset", "quick", "--out", output, "--cache", Path.Combine(root, "cache"), "--parallel", "2",
+                "--set", "EvaluationHorizon=16" };   // classifiers on windows twice the diffusion horizon (8)
             foreach (var g in goals)
                 args.AddRange(["--goal", $"{g.I},{g.J}"]);
 
@@ -112,6 +113,8 @@ public class Maze2DQuickRunTests
                 Assert.Equal(error <= 1.0, r.GetProperty("hit").GetBoolean());
                 Assert.InRange(r.GetProperty("heldout_accuracy").GetDouble(), 0, 1);
                 Assert.InRange(r.GetProperty("fasttree_accuracy").GetDouble(), 0.6, 1);
+                Assert.Equal(16, r.GetProperty("accuracy_horizon").GetInt32());
+                Assert.InRange(r.GetProperty("heldout_accuracy_at_training_horizon").GetDouble(), 0, 1);
                 var timings = r.GetProperty("timings_seconds");
                 foreach (var stage in new[] { "expert_data", "expert_model", "reward_targets", "reward_training", "heatmap", "heldout_accuracy", "fasttree", "total" })
                     Assert.True(timings.GetProperty(stage).GetDouble() >= 0, stage);

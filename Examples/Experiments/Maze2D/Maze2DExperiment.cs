@@ -189,6 +189,7 @@ public sealed class Maze2DExperiment
                 MeanGoalError = results.Average(r => r.GoalError),
                 MeanHeldoutAccuracy = results.Average(r => r.HeldoutAccuracy),
                 MeanFasttreeAccuracy = results.Average(r => r.FasttreeAccuracy),
+                MeanHeldoutAccuracyAtTrainingHorizon = results.Average(r => r.HeldoutAccuracyAtTrainingHorizon),
             };
             var report = new Maze2DReport
             {
@@ -229,6 +230,9 @@ public sealed class Maze2DExperiment
         public required Maze2DBaseResult Result { get; init; }
         public TrajectoryWindowSet? EvaluationTrain { get; set; }
         public TrajectoryWindowSet? EvaluationTest { get; set; }
+        /// <summary>Held-out-accuracy windows of the diffusion horizon H (the same as above when the classifiers use H).</summary>
+        public TrajectoryWindowSet? EvaluationTrainAtH { get; set; }
+        public TrajectoryWindowSet? EvaluationTestAtH { get; set; }
 
         public void Dispose()
         {
@@ -324,7 +328,11 @@ public sealed class Maze2DExperiment
             ModelLoss = loss,
             TimingsSeconds = new() { ["data"] = Math.Round(dataSeconds, 2), ["model"] = Math.Round(modelSeconds, 2), ["reference_model"] = Math.Round(referenceSeconds, 2) },
         };
-        int evaluationStride = Math.Max(1, s.Horizon / 2);
+        int classifierHorizon = s.ClassifierHorizon;
+        int evaluationStride = Math.Max(1, classifierHorizon / 2), strideAtH = Math.Max(1, s.Horizon / 2);
+        var evaluationTrain = TrajectoryWindowSet.Cut(dataset.Log, classifierHorizon, evaluationStride, split.IsTraining).Subsample(s.EvaluationWindows, s.Seed + 11);
+        var evaluationTest = TrajectoryWindowSet.Cut(dataset.Log, classifierHorizon, evaluationStride, split.IsHeldOut).Subsample(s.EvaluationWindows, s.Seed + 12);
+        bool sameHorizon = classifierHorizon == s.Horizon;
         return new BaseState
         {
             Log = dataset.Log,
@@ -335,8 +343,10 @@ public sealed class Maze2DExperiment
             NormalizedTraining = normalized,
             Key = key,
             Result = result,
-            EvaluationTrain = TrajectoryWindowSet.Cut(dataset.Log, s.Horizon, evaluationStride, split.IsTraining).Subsample(s.EvaluationWindows, s.Seed + 11),
-            EvaluationTest = TrajectoryWindowSet.Cut(dataset.Log, s.Horizon, evaluationStride, split.IsHeldOut).Subsample(s.EvaluationWindows, s.Seed + 12),
+            EvaluationTrain = evaluationTrain,
+            EvaluationTest = evaluationTest,
+            EvaluationTrainAtH = sameHorizon ? evaluationTrain : TrajectoryWindowSet.Cut(dataset.Log, s.Horizon, strideAtH, split.IsTraining).Subsample(s.EvaluationWindows, s.Seed + 11),
+            EvaluationTestAtH = sameHorizon ? evaluationTest : TrajectoryWindowSet.Cut(dataset.Log, s.Horizon, strideAtH, split.IsHeldOut).Subsample(s.EvaluationWindows, s.Seed + 12),
         };
     }
 
@@ -463,14 +473,24 @@ public sealed class Maze2DExperiment
 
         // Held-out accuracy of the reward (logistic regression on the scalar) and of FastTree, same split.
         Advance(0.1 * rewardTotal, "held-out accuracy");
-        int evaluationStride = Math.Max(1, s.Horizon / 2);
-        var expertEvalTrain = TrajectoryWindowSet.Cut(expert.Log, s.Horizon, evaluationStride, split.IsTraining).Subsample(s.EvaluationWindows, goalSeed + 11);
-        var expertEvalTest = TrajectoryWindowSet.Cut(expert.Log, s.Horizon, evaluationStride, split.IsHeldOut).Subsample(s.EvaluationWindows, goalSeed + 12);
+        int classifierHorizon = s.ClassifierHorizon;
+        TrajectoryWindowSet ExpertWindows(int horizon, Func<int, bool> episodes, int seed)
+        {
+            var windows = TrajectoryWindowSet.Cut(expert.Log, horizon, Math.Max(1, horizon / 2), episodes).Subsample(s.EvaluationWindows, seed);
+            if (windows.Count == 0)
+                throw new InvalidOperationException($"No expert episode for goal {name} is at least {horizon} steps long; lower EvaluationHorizon.");
+            return windows;
+        }
+        var expertEvalTrain = ExpertWindows(classifierHorizon, split.IsTraining, goalSeed + 11);
+        var expertEvalTest = ExpertWindows(classifierHorizon, split.IsHeldOut, goalSeed + 12);
         var ml = new MLContext(goalSeed);
         ml.Log += (_, _) => { };
         double accuracy = PreferenceClassifiers.RewardAccuracy(ml,
             ScoreWindows(reward, expertEvalTrain), ScoreWindows(reward, baseState.EvaluationTrain!),
             ScoreWindows(reward, expertEvalTest), ScoreWindows(reward, baseState.EvaluationTest!));
+        double accuracyAtH = classifierHorizon == s.Horizon ? accuracy : PreferenceClassifiers.RewardAccuracy(ml,
+            ScoreWindows(reward, ExpertWindows(s.Horizon, split.IsTraining, goalSeed + 11)), ScoreWindows(reward, baseState.EvaluationTrainAtH!),
+            ScoreWindows(reward, ExpertWindows(s.Horizon, split.IsHeldOut, goalSeed + 12)), ScoreWindows(reward, baseState.EvaluationTestAtH!));
         Lap("heldout_accuracy");
         Advance(0.15 * rewardTotal, "FastTree baseline");
         double fastTree = PreferenceClassifiers.FastTreeAccuracy(ml, expertEvalTrain, baseState.EvaluationTrain!, expertEvalTest, baseState.EvaluationTest!,
@@ -491,6 +511,8 @@ public sealed class Maze2DExperiment
             Hit = hit,
             HeldoutAccuracy = Math.Round(accuracy, 4),
             FasttreeAccuracy = Math.Round(fastTree, 4),
+            AccuracyHorizon = classifierHorizon,
+            HeldoutAccuracyAtTrainingHorizon = Math.Round(accuracyAtH, 4),
             Heatmap = file,
             Expert = new()
             {
@@ -508,17 +530,25 @@ public sealed class Maze2DExperiment
     }
 
     /// <summary>Trajectory rewards R(window, t = 0) (mean of the per-state rewards) of raw windows.</summary>
+    /// <summary>R(window, t = 0) of every window: the mean of its states' rewards, for windows of any length (the reward is
+    /// per state; at the diffusion horizon this is exactly the reward model's own score).</summary>
     private static float[] ScoreWindows(RelativeRewardModel reward, TrajectoryWindowSet windows)
     {
+        var network = (PerStateReward)reward.Network;
         var result = new float[windows.Count];
         const int chunk = 1024;
         for (int first = 0; first < windows.Count; first += chunk)
         {
             int n = Math.Min(chunk, windows.Count - first);
             using var scope = NewDisposeScope();
+            using var noGrad = no_grad();
             var raw = tensor(windows.Data.AsSpan(first * windows.WindowLength, n * windows.WindowLength).ToArray(),
                 new long[] { n, windows.Horizon, TrajectoryWindowSet.TransitionDimension }, ScalarType.Float32);
-            reward.Score(reward.Normalizer!.Normalize(raw), 0).contiguous().data<float>().CopyTo(result, first);
+            // The normaliser works on [B, H, D] samples: normalise the states H to a row (the length is a multiple of H).
+            int horizon = reward.Shape.Horizon;
+            var normalized = reward.Normalizer!.Normalize(raw.reshape(-1, horizon, TrajectoryWindowSet.TransitionDimension)).reshape(raw.shape);
+            var t = zeros(new long[] { n }, ScalarType.Int64);
+            network.StateRewards(normalized, t).mean(new long[] { 1 }).contiguous().data<float>().CopyTo(result, first);
         }
         return result;
     }

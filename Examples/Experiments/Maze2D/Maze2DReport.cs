@@ -32,6 +32,13 @@ public sealed class Maze2DGoalResult
     /// <summary>Class-balanced accuracy of FastTree on the raw windows, same split.</summary>
     public double FasttreeAccuracy { get; init; }
 
+    /// <summary>Steps per window of the two accuracies above (<see cref="Maze2DSettings.ClassifierHorizon"/>).</summary>
+    public int AccuracyHorizon { get; init; }
+
+    /// <summary>The reward's held-out accuracy on windows of the diffusion horizon H (equal to <see cref="HeldoutAccuracy"/>
+    /// when the classifiers use H).</summary>
+    public double HeldoutAccuracyAtTrainingHorizon { get; init; }
+
     /// <summary>The heat map's file name inside the output folder.</summary>
     public required string Heatmap { get; init; }
 
@@ -96,6 +103,9 @@ public sealed class Maze2DSummary
 
     /// <summary>Mean held-out accuracy of FastTree.</summary>
     public double MeanFasttreeAccuracy { get; init; }
+
+    /// <summary>Mean held-out accuracy of the reward on windows of the diffusion horizon H.</summary>
+    public double MeanHeldoutAccuracyAtTrainingHorizon { get; init; }
 }
 
 /// <summary>Everything <c>mlreward maze2d</c> writes to report.json (and, as a table, to report.md).</summary>
@@ -164,18 +174,20 @@ public sealed class Maze2DReport
         sb.Append(c, $"torch threads {Threads}, {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
         sb.Append(c, $"Base: {Base.Transitions:N0} transitions, {Base.Episodes} episodes ({Base.HeldOutEpisodes} held out), {Base.TrainingWindows:N0} training windows; ");
         sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}, reference model {Base.TimingsSeconds.GetValueOrDefault("reference_model"):F1} s.\n\n");
-        sb.Append("| goal | peak | goal error | hit | held-out accuracy (reward) | FastTree accuracy | expert model s | reward s | eval s | total s |\n");
-        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|\n");
+        int horizon = Settings.ClassifierHorizon;
+        sb.Append(c, $"| goal | peak | goal error | hit | held-out accuracy (reward, {horizon} steps) | FastTree accuracy ({horizon} steps) | reward accuracy at H = {Settings.Horizon} | expert model s | reward s | eval s | total s |\n");
+        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var g in Goals)
         {
             var t = g.TimingsSeconds;
             double reward = t.GetValueOrDefault("reward_targets") + t.GetValueOrDefault("reward_training") + t.GetValueOrDefault("map_reward_training");
             double eval = t.GetValueOrDefault("heatmap") + t.GetValueOrDefault("heldout_accuracy") + t.GetValueOrDefault("fasttree");
             sb.Append(c, $"| ({g.Goal[0]:0.##}, {g.Goal[1]:0.##}) | {(g.Peak is null ? "none" : $"({g.Peak[0]:0.##}, {g.Peak[1]:0.##})")} | {g.GoalError:F2} | {(g.Hit ? "yes" : "no")} | ");
-            sb.Append(c, $"{g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
+            sb.Append(c, $"{g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {g.HeldoutAccuracyAtTrainingHorizon:F3} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
         }
         sb.Append(c, $"\n**Hits: {Summary.Hits} / {Summary.Goals}** (peak within 1.0 of the goal). Mean goal error {Summary.MeanGoalError:F2}; ");
-        sb.Append(c, $"mean held-out accuracy {Summary.MeanHeldoutAccuracy:F3} (reward) vs {Summary.MeanFasttreeAccuracy:F3} (FastTree).  \n");
+        sb.Append(c, $"mean held-out accuracy on {Settings.ClassifierHorizon}-step windows {Summary.MeanHeldoutAccuracy:F3} (reward) vs {Summary.MeanFasttreeAccuracy:F3} (FastTree); ");
+        sb.Append(c, $"the reward's on H = {Settings.Horizon} windows {Summary.MeanHeldoutAccuracyAtTrainingHorizon:F3}.  \n");
         sb.Append(c, $"Total time {TotalSeconds:F0} s ({TotalSeconds / 60:F1} min).\n\n");
         sb.Append("Heat maps: ").Append(string.Join(", ", Goals.Select(g => $"[{g.Heatmap}]({g.Heatmap})"))).Append('\n');
         return sb.ToString();

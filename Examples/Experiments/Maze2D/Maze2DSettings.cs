@@ -120,6 +120,14 @@ public sealed record Maze2DSettings
     /// <summary>At most this many windows per class (expert / base) for the classifiers' training and held-out sets.</summary>
     public int EvaluationWindows { get; init; } = 3000;
 
+    /// <summary>
+    /// Steps per window that the two classifiers (the reward's logistic regression and FastTree) see; 0 = the diffusion
+    /// horizon H. The reward is per state, so it scores a window of any length as the mean of its states' rewards. The paper's
+    /// windows were its diffusion horizon, 256 steps; ours are H = 16 for CPU time, and 16 steps (0.16 s) of motion often
+    /// cannot tell an expert from a base episode heading the same way. The reward's accuracy at H is reported as well.
+    /// </summary>
+    public int EvaluationHorizon { get; init; } = 64;   // a multiple of H
+
     /// <summary>Trees of the FastTree baseline.</summary>
     public int FastTreeTrees { get; init; } = 50;
 
@@ -163,6 +171,7 @@ public sealed record Maze2DSettings
         RewardBatchSize = 32,
         RewardTargetPool = 2048,
         EvaluationWindows = 1000,
+        EvaluationHorizon = 0,
         FastTreeTrees = 20,
         FastTreeLeaves = 8,
     };
@@ -199,6 +208,9 @@ public sealed record Maze2DSettings
         _ => throw new ArgumentException($"Unknown preset '{name}'. Presets: quick, default, paper-lite.", nameof(name)),
     };
 
+    /// <summary>The classifiers' window length: <see cref="EvaluationHorizon"/>, or H when it is 0.</summary>
+    public int ClassifierHorizon => EvaluationHorizon > 0 ? EvaluationHorizon : Horizon;
+
     /// <summary>The preset names.</summary>
     public static IReadOnlyList<string> PresetNames { get; } = ["quick", "default", "paper-lite"];
 
@@ -222,6 +234,10 @@ public sealed record Maze2DSettings
         Positive(RewardTrainingSteps, nameof(RewardTrainingSteps));
         Positive(RewardBatchSize, nameof(RewardBatchSize));
         Positive(EvaluationWindows, nameof(EvaluationWindows));
+        if (EvaluationHorizon < 0)
+            throw new ArgumentOutOfRangeException(nameof(EvaluationHorizon), EvaluationHorizon, "EvaluationHorizon must be 0 (the diffusion horizon) or positive.");
+        if (EvaluationHorizon % Horizon != 0)
+            throw new ArgumentException($"EvaluationHorizon ({EvaluationHorizon}) must be a multiple of the horizon H = {Horizon} (the reward's normaliser works on H-step rows).", nameof(EvaluationHorizon));
         Positive(FastTreeTrees, nameof(FastTreeTrees));
         if (ExpertTrainingSteps < 0)
             throw new ArgumentOutOfRangeException(nameof(ExpertTrainingSteps), ExpertTrainingSteps, "ExpertTrainingSteps must not be negative.");
@@ -269,7 +285,7 @@ public sealed record Maze2DSettings
         sb.Append(c, $"data: base {BaseTransitions:N0} transitions, expert {ExpertTransitions:N0} per goal, windows H={Horizon} stride {WindowStride}, {HeldOutFraction:P0} of episodes held out\n");
         sb.Append(c, $"diffusion: TemporalUNet dim {NetworkDimension} mults {string.Join(",", NetworkMultipliers)}, T={DiffusionSteps}, predicts {(PredictNoise ? "epsilon" : "x0")}, lr {DiffusionLearningRate:G}; base {BaseTrainingSteps} x {BaseBatchSize}; expert {ExpertTrainingSteps} x {ExpertBatchSize}, lr {ExpertLearningRate:G}{(ExpertWarmStart ? " (warm start from base)" : "")}\n");
         sb.Append(c, $"reward: per-state MLP {string.Join("x", RewardHiddenSizes)} (window 1) on the {RewardFeatures.ToString().ToLowerInvariant()}{(MapRewardFeatures != RewardFeatures ? $" (heat map: a second one on the {MapRewardFeatures.ToString().ToLowerInvariant()})" : "")}, {RewardTrainingSteps} x {RewardBatchSize}, lr {RewardLearningRate:G}, {RewardExpertFraction:P0} expert windows, {(RewardTargetPool > 0 ? $"{RewardTargetPool:N0} cached targets" : "targets per step")}\n");
-        sb.Append(c, $"evaluation: <= {EvaluationWindows:N0} windows per class, FastTree {FastTreeTrees} trees x {FastTreeLeaves} leaves");
+        sb.Append(c, $"evaluation: windows of {ClassifierHorizon} steps, <= {EvaluationWindows:N0} per class, FastTree {FastTreeTrees} trees x {FastTreeLeaves} leaves");
         return sb.ToString();
     }
 }
