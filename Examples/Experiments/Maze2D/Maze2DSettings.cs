@@ -121,12 +121,14 @@ public sealed record Maze2DSettings
     public int EvaluationWindows { get; init; } = 3000;
 
     /// <summary>
-    /// Steps per window that the two classifiers (the reward's logistic regression and FastTree) see; 0 = the diffusion
-    /// horizon H. The reward is per state, so it scores a window of any length as the mean of its states' rewards. The paper's
-    /// windows were its diffusion horizon, 256 steps; ours are H = 16 for CPU time, and 16 steps (0.16 s) of motion often
-    /// cannot tell an expert from a base episode heading the same way. The reward's accuracy at H is reported as well.
+    /// Steps per window that the two classifiers (the reward's logistic regression and FastTree) see, a multiple of H;
+    /// 0 (default) = the diffusion horizon H. The reward is per state, so it scores a window of any length as the mean of its
+    /// states' rewards; the paper's windows were its diffusion horizon, 256 steps. Measured on umaze (4 goals), 64-step windows
+    /// moved the reward's accuracy by -0.03 to +0.07 (mean +0.01; FastTree reached 0.77-0.87), and FastTree on 384 features
+    /// took 610-640 s per goal on a loaded 2-core machine against 5-20 s at H, so the default stays H. The reward's accuracy at
+    /// H is reported either way.
     /// </summary>
-    public int EvaluationHorizon { get; init; } = 64;   // a multiple of H
+    public int EvaluationHorizon { get; init; }
 
     /// <summary>Trees of the FastTree baseline.</summary>
     public int FastTreeTrees { get; init; } = 50;
@@ -171,7 +173,6 @@ public sealed record Maze2DSettings
         RewardBatchSize = 32,
         RewardTargetPool = 2048,
         EvaluationWindows = 1000,
-        EvaluationHorizon = 0,
         FastTreeTrees = 20,
         FastTreeLeaves = 8,
     };
