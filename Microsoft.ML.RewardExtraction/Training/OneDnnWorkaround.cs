@@ -14,7 +14,7 @@ namespace Microsoft.ML.RewardExtraction;
 /// <list type="number">
 /// <item>Every network this library builds (<see cref="Denoiser"/>, <see cref="RewardNetwork"/>) switches libtorch's
 /// convolutions from oneDNN to libtorch's own implementation (im2col and the BLAS GEMM; <c>at::Context::setUserEnabledMkldnn</c>
-/// and <c>setUserEnabledNNPACK</c>, PyTorch's <c>torch.backends.mkldnn.enabled = False</c> and its NNPACK flag). That is correct on every ISA and, measured on this project's
+/// and <c>setUserEnabledNNPACK</c>, PyTorch's <c>torch.backends.mkldnn.enabled = False</c> and its NNPACK flag). The check finds that path correct whatever the ISA limit and, measured on this project's
 /// workloads, 1.6-1.8x faster than oneDNN's SSE4.1 kernels. <c>MLREWARD_ONEDNN_CONVOLUTIONS=1</c> keeps oneDNN.</item>
 /// <item><see cref="Apply"/> (a module initializer, and first thing in each program here) sets <c>ONEDNN_MAX_CPU_ISA=SSE41</c>
 /// unless the process set it, for whatever still reaches oneDNN. It only takes effect before libtorch loads.</item>
