@@ -21,6 +21,16 @@ public static class ConvolutionCheck
             $"{Kind} B{Batch} {InputChannels}->{OutputChannels} L{Length} k{Kernel} s{Stride} p{Padding}");
     }
 
+    private static readonly string[] OutputNames = ["forward", "input gradient", "weight gradient", "double backward"];
+
+    /// <summary>"libtorch", "onednn" or "unknown": where this process's convolutions run.</summary>
+    public static string ConvolutionPath => Microsoft.ML.RewardExtraction.OneDnnWorkaround.ConvolutionsUseOneDnn switch
+    {
+        true => "onednn",
+        false => "libtorch",
+        null => "unknown",
+    };
+
     private static IEnumerable<Case> Cases()
     {
         int[] batches = [1, 3, 24, 64];
@@ -65,13 +75,13 @@ public static class ConvolutionCheck
                 var probe = randn(OutputShape(c), ScalarType.Float64, generator: generator);
 
                 var reference = Evaluate(c, x, w, bias, probe);
-                var first = Evaluate(c, x.to(ScalarType.Float32), w.to(ScalarType.Float32), bias.to(ScalarType.Float32), probe.to(ScalarType.Float32));
-                var second = Evaluate(c, x.to(ScalarType.Float32), w.to(ScalarType.Float32), bias.to(ScalarType.Float32), probe.to(ScalarType.Float32));
+                var (x32, w32, bias32, probe32) = (x.to(ScalarType.Float32), w.to(ScalarType.Float32), bias.to(ScalarType.Float32), probe.to(ScalarType.Float32));
+                var first = Evaluate(c, x32, w32, bias32, probe32);
+                var second = Evaluate(c, x32, w32, bias32, probe32);
                 total++;
-                string[] names = ["forward", "input gradient", "weight gradient", "double backward"];
-                for (int k = 0; k < names.Length; k++)
+                for (int k = 0; k < OutputNames.Length; k++)
                 {
-                    string where = $"{c}: {names[k]}";
+                    string where = $"{c}: {OutputNames[k]}";
                     if (!first[k].isfinite().all().ToBoolean() || !second[k].isfinite().all().ToBoolean())
                     {
                         nonFinite++;
@@ -98,7 +108,7 @@ public static class ConvolutionCheck
         return new JsonLine()
             .Add("check", "convolutions")
             .Add("onednn_max_cpu_isa", Microsoft.ML.RewardExtraction.OneDnnWorkaround.Value ?? "unset")
-            .Add("convolutions", Microsoft.ML.RewardExtraction.OneDnnWorkaround.ConvolutionsUseOneDnn switch { true => "onednn", false => "libtorch", null => "unknown" })
+            .Add("convolutions", ConvolutionPath)
             .Add("threads", threads)
             .Add("cases", total)
             .Add("not_finite", nonFinite)

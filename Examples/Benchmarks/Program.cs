@@ -80,7 +80,7 @@ foreach (var name in only.Split(',', StringSplitOptions.RemoveEmptyEntries | Str
 {
     var result = Workloads.Run(name, options);
     result.Add("onednn_max_cpu_isa", Microsoft.ML.RewardExtraction.OneDnnWorkaround.Value ?? "unset");
-    result.Add("convolutions", Microsoft.ML.RewardExtraction.OneDnnWorkaround.ConvolutionsUseOneDnn switch { true => "onednn", false => "libtorch", null => "unknown" });
+    result.Add("convolutions", ConvolutionCheck.ConvolutionPath);
     result.Add("omp_wait_policy", Microsoft.ML.RewardExtraction.NativeThreading.WaitPolicy ?? "unset").Add("omp_setup", ompPolicy);
     Console.WriteLine(Pacer.Enabled ? "RESULT " + result : result.ToString());
     Console.Out.Flush();

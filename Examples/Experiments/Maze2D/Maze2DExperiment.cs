@@ -329,9 +329,8 @@ public sealed class Maze2DExperiment
             TimingsSeconds = new() { ["data"] = Math.Round(dataSeconds, 2), ["model"] = Math.Round(modelSeconds, 2), ["reference_model"] = Math.Round(referenceSeconds, 2) },
         };
         int classifierHorizon = s.ClassifierHorizon;
-        int evaluationStride = Math.Max(1, classifierHorizon / 2), strideAtH = Math.Max(1, s.Horizon / 2);
-        var evaluationTrain = TrajectoryWindowSet.Cut(dataset.Log, classifierHorizon, evaluationStride, split.IsTraining).Subsample(s.EvaluationWindows, s.Seed + 11);
-        var evaluationTest = TrajectoryWindowSet.Cut(dataset.Log, classifierHorizon, evaluationStride, split.IsHeldOut).Subsample(s.EvaluationWindows, s.Seed + 12);
+        var evaluationTrain = EvaluationWindows(dataset.Log, classifierHorizon, split.IsTraining, s.Seed + 11);
+        var evaluationTest = EvaluationWindows(dataset.Log, classifierHorizon, split.IsHeldOut, s.Seed + 12);
         bool sameHorizon = classifierHorizon == s.Horizon;
         return new BaseState
         {
@@ -345,8 +344,8 @@ public sealed class Maze2DExperiment
             Result = result,
             EvaluationTrain = evaluationTrain,
             EvaluationTest = evaluationTest,
-            EvaluationTrainAtH = sameHorizon ? evaluationTrain : TrajectoryWindowSet.Cut(dataset.Log, s.Horizon, strideAtH, split.IsTraining).Subsample(s.EvaluationWindows, s.Seed + 11),
-            EvaluationTestAtH = sameHorizon ? evaluationTest : TrajectoryWindowSet.Cut(dataset.Log, s.Horizon, strideAtH, split.IsHeldOut).Subsample(s.EvaluationWindows, s.Seed + 12),
+            EvaluationTrainAtH = sameHorizon ? evaluationTrain : EvaluationWindows(dataset.Log, s.Horizon, split.IsTraining, s.Seed + 11),
+            EvaluationTestAtH = sameHorizon ? evaluationTest : EvaluationWindows(dataset.Log, s.Horizon, split.IsHeldOut, s.Seed + 12),
         };
     }
 
@@ -476,7 +475,7 @@ public sealed class Maze2DExperiment
         int classifierHorizon = s.ClassifierHorizon;
         TrajectoryWindowSet ExpertWindows(int horizon, Func<int, bool> episodes, int seed)
         {
-            var windows = TrajectoryWindowSet.Cut(expert.Log, horizon, Math.Max(1, horizon / 2), episodes).Subsample(s.EvaluationWindows, seed);
+            var windows = EvaluationWindows(expert.Log, horizon, episodes, seed);
             if (windows.Count == 0)
                 throw new InvalidOperationException($"No expert episode for goal {name} is at least {horizon} steps long; lower EvaluationHorizon.");
             return windows;
@@ -529,12 +528,17 @@ public sealed class Maze2DExperiment
         };
     }
 
-    /// <summary>Trajectory rewards R(window, t = 0) (mean of the per-state rewards) of raw windows.</summary>
+    /// <summary>At most <see cref="Maze2DSettings.EvaluationWindows"/> windows of <paramref name="horizon"/> steps (stride H/2) of
+    /// the chosen episodes, drawn with <paramref name="seed"/>: the classifiers' data.</summary>
+    private TrajectoryWindowSet EvaluationWindows(TransitionLog log, int horizon, Func<int, bool> episodes, int seed) =>
+        TrajectoryWindowSet.Cut(log, horizon, Math.Max(1, horizon / 2), episodes).Subsample(_settings.EvaluationWindows, seed);
+
     /// <summary>R(window, t = 0) of every window: the mean of its states' rewards, for windows of any length (the reward is
     /// per state; at the diffusion horizon this is exactly the reward model's own score).</summary>
     private static float[] ScoreWindows(RelativeRewardModel reward, TrajectoryWindowSet windows)
     {
         var network = (PerStateReward)reward.Network;
+        int horizon = reward.Shape.Horizon;
         var result = new float[windows.Count];
         const int chunk = 1024;
         for (int first = 0; first < windows.Count; first += chunk)
@@ -545,7 +549,6 @@ public sealed class Maze2DExperiment
             var raw = tensor(windows.Data.AsSpan(first * windows.WindowLength, n * windows.WindowLength).ToArray(),
                 new long[] { n, windows.Horizon, TrajectoryWindowSet.TransitionDimension }, ScalarType.Float32);
             // The normaliser works on [B, H, D] samples: normalise the states H to a row (the length is a multiple of H).
-            int horizon = reward.Shape.Horizon;
             var normalized = reward.Normalizer!.Normalize(raw.reshape(-1, horizon, TrajectoryWindowSet.TransitionDimension)).reshape(raw.shape);
             var t = zeros(new long[] { n }, ScalarType.Int64);
             network.StateRewards(normalized, t).mean(new long[] { 1 }).contiguous().data<float>().CopyTo(result, first);
