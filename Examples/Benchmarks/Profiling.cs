@@ -96,6 +96,7 @@ public static class Profiling
                 "W4" or "W4-RAW" => W4(repetitions),
                 "MICRO" => Micro(repetitions),
                 "CONV" => Conv(repetitions),
+                "W1-LAYERS" => W1Layers(repetitions),
                 "KERNELS" => Kernels(repetitions),
                 _ => throw new ArgumentException($"Unknown workload '{name}'."),
             };
@@ -228,6 +229,56 @@ public static class Profiling
             p.Time("copy_2M", () => flatOut.copy_(flat));
         }
         return phases.ToLine("kernels");
+    }
+
+    /// <summary>Every convolution of the W1 U-Net (batch 32, horizon 128, widths 32/128/256) at its shape, forward and
+    /// backward, on libtorch's convolution and on <see cref="TemporalConvolution"/>; the sums show what convolutions cost
+    /// in a W1 step.</summary>
+    private static JsonLine W1Layers(int repetitions)
+    {
+        using var scope = NewDisposeScope();
+        // (count, in, out, length, kernel, stride, padding)
+        var layers = new (int N, int Cin, int Cout, int L, int K, int S, int P)[]
+        {
+            (1, 6, 32, 128, 5, 1, 2), (4, 32, 32, 128, 5, 1, 2), (1, 6, 32, 128, 1, 1, 0), (1, 32, 32, 128, 3, 2, 1),
+            (1, 32, 128, 64, 5, 1, 2), (3, 128, 128, 64, 5, 1, 2), (1, 32, 128, 64, 1, 1, 0), (1, 128, 128, 64, 3, 2, 1),
+            (1, 128, 256, 32, 5, 1, 2), (7, 256, 256, 32, 5, 1, 2), (1, 128, 256, 32, 1, 1, 0),
+            (1, 512, 128, 32, 5, 1, 2), (3, 128, 128, 32, 5, 1, 2), (1, 512, 128, 32, 1, 1, 0),
+            (1, 256, 32, 64, 5, 1, 2), (3, 32, 32, 64, 5, 1, 2), (1, 256, 32, 64, 1, 1, 0),
+        };
+        var phases = new Phases();
+        for (int i = 0; i <= repetitions; i++)
+        {
+            var p = i == 0 ? new Phases() : phases;
+            double torchTotal = 0, gemmTotal = 0, gemmForward = 0, torchForward = 0;
+            foreach (var (n, cin, cout, l, k, stride, padding) in layers)
+            {
+                using var step = NewDisposeScope();
+                var w = (randn(cout, cin, k) / Math.Sqrt(cin * k)).requires_grad_(true);
+                var b = randn(cout).requires_grad_(true);
+                var x = randn(32, cin, l).requires_grad_(true);
+                var probe = randn(32, cout, (l + 2 * padding - k) / stride + 1);
+                string tag = $"{cin}to{cout}_L{l}_k{k}s{stride}";
+                double Clock(Action action)
+                {
+                    var sw = Stopwatch.StartNew();
+                    action();
+                    return sw.Elapsed.TotalMilliseconds * n;
+                }
+                torchForward += Clock(() => { using (no_grad()) nn.functional.conv1d(x, w, b, stride, padding); });
+                gemmForward += Clock(() => { using (no_grad()) TemporalConvolution.Apply(x, w, b, stride, padding); });
+                double t = Clock(() => torch.autograd.grad(new[] { (nn.functional.conv1d(x, w, b, stride, padding) * probe).sum() }, new[] { x, w, b }));
+                double g = Clock(() => torch.autograd.grad(new[] { (TemporalConvolution.Apply(x, w, b, stride, padding) * probe).sum() }, new[] { x, w, b }));
+                p.Time("torch_fwdbwd_" + tag, () => { });
+                torchTotal += t;
+                gemmTotal += g;
+            }
+            p.Time("sum_torch_forward", () => Thread.Sleep(TimeSpan.FromMilliseconds(torchForward)));
+            p.Time("sum_gemm_forward", () => Thread.Sleep(TimeSpan.FromMilliseconds(gemmForward)));
+            p.Time("sum_torch_fwdbwd", () => Thread.Sleep(TimeSpan.FromMilliseconds(torchTotal)));
+            p.Time("sum_gemm_fwdbwd", () => Thread.Sleep(TimeSpan.FromMilliseconds(gemmTotal)));
+        }
+        return phases.ToLine("W1-layers");
     }
 
     private static JsonLine Conv(int repetitions)

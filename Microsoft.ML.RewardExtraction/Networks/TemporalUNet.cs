@@ -149,7 +149,7 @@ public sealed class TemporalUNet : Denoiser, IDescribedDenoiser
             h = down_blocks[2 * i + 1].Forward(h, Next(down_blocks[2 * i + 1]), inplace);
             skips[i] = h;
             if (i < _levels - 1)
-                h = downsamples[i].call(h);
+                h = TemporalConvolution.Apply(h, downsamples[i].weight!, downsamples[i].bias, stride: 2, padding: 1);
         }
         h = mid1.Forward(h, Next(mid1), inplace);
         h = mid2.Forward(h, Next(mid2), inplace);
@@ -175,12 +175,14 @@ internal sealed class Conv1dBlock : nn.Module<Tensor, Tensor>
     private readonly Conv1d conv;
     private readonly GroupNorm norm;
     private readonly int _groups;
+    private readonly int _padding;
 
     public Conv1dBlock(int inputChannels, int outputChannels, int kernelSize, int groups = 8) : base(nameof(Conv1dBlock))
     {
         conv = nn.Conv1d(inputChannels, outputChannels, kernelSize, padding: kernelSize / 2);
         norm = Layers.GroupNorm(groups, outputChannels, Epsilon);
         _groups = groups;
+        _padding = kernelSize / 2;
         RegisterComponents();
     }
 
@@ -191,7 +193,7 @@ internal sealed class Conv1dBlock : nn.Module<Tensor, Tensor>
     /// when given, are added to the result in the same pass.</summary>
     public Tensor Forward(Tensor x, bool inplace, Tensor? perChannel = null, Tensor? elementwise = null)
     {
-        var convolved = conv.call(x);
+        var convolved = TemporalConvolution.Apply(x, conv.weight!, conv.bias, padding: _padding);
         if (FusedGroupNormMish.Supports(convolved, norm.weight!, norm.bias!, perChannel, elementwise))
         {
             // One kernel with and without autograd (identical numbers); without autograd it overwrites the convolution.
@@ -253,7 +255,7 @@ internal sealed class ResidualTemporalBlock : nn.Module<Tensor, Tensor, Tensor>
     public Tensor Forward(Tensor x, Tensor projected, bool inplace)
     {
         var h = block0.Forward(x, inplace, perChannel: projected);   // adds to block0's own output (safe with autograd too)
-        var skip = residual is null ? x : residual.call(x);
+        var skip = residual is null ? x : TemporalConvolution.Apply(x, residual.weight!, residual.bias);
         var output = block1.Forward(h, inplace, elementwise: skip);
         h.Dispose();
         if (residual is not null)
