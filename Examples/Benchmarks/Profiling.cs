@@ -302,6 +302,8 @@ public static class Profiling
                 p.Time("nlc_fwd_" + tag, () => { using (no_grad()) F.conv1d(nlc.transpose(1, 2), w, bias, padding: k / 2); });
                 p.Time("ncl_fwdbwd_" + tag, () => F.conv1d(ncl, w, bias, padding: k / 2).sum().backward());
                 p.Time("nlc_fwdbwd_" + tag, () => F.conv1d(nlc.transpose(1, 2), w, bias, padding: k / 2).sum().backward());
+                p.Time("gemm_fwd_" + tag, () => { using (no_grad()) TemporalConvolution.Apply(ncl, w, bias, 1, k / 2); });
+                p.Time("gemm_fwdbwd_" + tag, () => TemporalConvolution.Apply(ncl, w, bias, 1, k / 2).sum().backward());
                 p.Time("unfold_fwdbwd_" + tag, () =>
                 {
                     var cols = F.pad(ncl, new long[] { k / 2, k / 2 }).unfold(2, k, 1).permute(0, 2, 1, 3).reshape(b * l, cin * k);

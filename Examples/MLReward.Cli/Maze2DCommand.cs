@@ -157,7 +157,7 @@ internal static class Maze2DCommand
         AnsiConsole.MarkupLine($"[bold]mlreward maze2d[/]: maze [bold]{Markup.Escape(layout.Name)}[/] ({layout.Rows}x{layout.Columns}), preset [bold]{Markup.Escape(settings.Name)}[/], {goals.Count} goal(s): {Markup.Escape(string.Join(" ", goals.Select(g => string.Create(CultureInfo.InvariantCulture, $"({g.X:0.##},{g.Y:0.##})"))))}");
         foreach (var line in settings.Describe().Split('\n'))
             AnsiConsole.MarkupLine($"  [grey]{Markup.Escape(line)}[/]");
-        AnsiConsole.MarkupLine($"  [grey]torch threads {threads}, {parallel} goal(s) at a time; output {Markup.Escape(outDir)}; cache {Markup.Escape(cacheDir ?? "off")}[/]");
+        AnsiConsole.MarkupLine($"  [grey]torch threads {threads} per goal ({threads * parallel} for the base model), {parallel} goal(s) at a time; output {Markup.Escape(outDir)}; cache {Markup.Escape(cacheDir ?? "off")}[/]");
     }
 
     private static void PrintSummary(Maze2DReport report, string outDir)

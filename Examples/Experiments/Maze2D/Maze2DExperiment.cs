@@ -39,7 +39,8 @@ public sealed record Maze2DRunOptions
     public int Threads { get; init; } = 1;
 
     /// <summary>Goals processed at the same time by the <see cref="IGoalRunner"/> given to <see cref="Maze2DExperiment.Run"/>
-    /// (worker processes in the mlreward command); reported only. Default 1. Goals never run on concurrent threads of one
+    /// (worker processes in the mlreward command). With a goal runner the base model, which trains alone before them, uses
+    /// <see cref="Threads"/> x Parallel threads. Default 1. Goals never run on concurrent threads of one
     /// process: TorchSharp 0.107 frees implicitly created Scalars in finalizers, which can run while another thread's native
     /// call still uses them ("Unknown scalar type" / "Expected false to be true" in Adam.step).</summary>
     public int Parallel { get; init; } = 1;
@@ -164,10 +165,12 @@ public sealed class Maze2DExperiment
         if (run.CacheDirectory is not null)
             Directory.CreateDirectory(run.CacheDirectory);
         int previousThreads = get_num_threads();
-        set_num_threads(_run.Threads);
+        // Nothing else runs while the base model trains, so it takes the threads that the parallel goals share later.
+        set_num_threads(goalRunner is not null ? _run.Threads * _run.Parallel : _run.Threads);
         try
         {
             using var baseState = new Maze2DExperiment(_layout, _goals, _settings, run).PrepareBase(observer, cancellationToken);
+            set_num_threads(_run.Threads);
             Maze2DGoalResult[] results;
             if (goalRunner is not null)
             {
