@@ -171,14 +171,14 @@ internal sealed class ResidualBlock2d : nn.Module<Tensor, Tensor, Tensor>
         using var a0 = F.silu(n0, inplace);
         var h = conv0.call(a0);
         using (var projected = time.call(activatedEmbedding))
-            h.add_(projected.unsqueeze(-1).unsqueeze(-1));
+            h.add_(projected.unsqueeze(-1).unsqueeze(-1), Scalars.One);
         using var n1 = norm1.call(h);
         h.Dispose();
         using var a1 = F.silu(n1, inplace);
         var output = conv1.call(a1);
         if (residual is null)
-            return output.add_(x);
+            return output.add_(x, Scalars.One);
         using var skip = residual.call(x);
-        return output.add_(skip);
+        return output.add_(skip, Scalars.One);
     }
 }

@@ -176,7 +176,7 @@ public sealed class StateReward : RewardNetwork
         var timeTerm = input_time.call(time_embedding.call(t, x.dtype)).unsqueeze(1);   // [B, 1, h0]
         // Without autograd the activations are applied in place by a fused kernel (Mish) on the layers' own outputs.
         bool fused = !is_grad_enabled() && _options.Activation == RewardActivation.Mish;
-        var h = Activate(input.call(windows).add_(timeTerm), fused);
+        var h = Activate(input.call(windows).add_(timeTerm, Scalars.One), fused);
         foreach (var layer in hidden)
             h = Activate(layer.call(h), fused);
         return output.call(h).squeeze(-1).MoveToOuterDisposeScope();

@@ -168,7 +168,7 @@ internal static class TemporalConvolution
                 for (long k = 0; k < taps; k++)
                 {
                     gradPadded.as_strided(new[] { batch, outputLength, inputChannels }, new[] { padded * inputChannels, stride * inputChannels, 1L }, k * inputChannels)
-                        .add_(perTap.select(2, k));
+                        .add_(perTap.select(2, k), Scalars.One);
                 }
             }
             var gradX = gradPadded.narrow(1, padding, length).transpose(1, 2).contiguous();

@@ -208,9 +208,9 @@ internal sealed class Conv1dBlock : nn.Module<Tensor, Tensor>
         if (!inplace)
             normalised.Dispose();   // the graph keeps what it needs
         if (perChannel is not null)
-            activated.add_(perChannel.unsqueeze(-1));
+            activated.add_(perChannel.unsqueeze(-1), Scalars.One);
         if (elementwise is not null)
-            activated.add_(elementwise);
+            activated.add_(elementwise, Scalars.One);
         return activated;
     }
 }

@@ -37,7 +37,7 @@ public abstract class AffineNormalizer : Normalizer
     {
         Shape.CheckBatch(raw, "Normalize");
         var p = Parameters(raw.device);
-        return raw.to(ScalarType.Float32).sub(p.Shift).mul_(p.Factor).add_(p.Offset);
+        return raw.to(ScalarType.Float32).sub(p.Shift).mul_(p.Factor).add_(p.Offset, Scalars.One);
     }
 
     /// <inheritdoc/>
@@ -45,7 +45,7 @@ public abstract class AffineNormalizer : Normalizer
     {
         Shape.CheckBatch(normalized, "Denormalize");
         var p = Parameters(normalized.device);
-        return normalized.to(ScalarType.Float32).sub(p.Offset).mul_(p.Inverse).add_(p.Shift);
+        return normalized.to(ScalarType.Float32).sub(p.Offset).mul_(p.Inverse).add_(p.Shift, Scalars.One);
     }
 
     /// <inheritdoc/>
