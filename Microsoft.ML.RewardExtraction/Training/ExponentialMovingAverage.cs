@@ -64,8 +64,11 @@ public sealed class ExponentialMovingAverage
     private void Blend()
     {
         using var _ = no_grad();
+        // Scalars held for the whole loop (see Scalars: implicit ones can be finalised during the native call).
+        using var decay = Decay.ToScalar();
+        using var rest = (1 - Decay).ToScalar();
         for (int i = 0; i < _online.Length; i++)
-            _shadow[i].mul_(Decay).add_(_online[i], alpha: 1 - Decay);
+            _shadow[i].mul_(decay).add_(_online[i], rest);
         for (int i = 0; i < _onlineBuffers.Length; i++)
             _shadowBuffers[i].copy_(_onlineBuffers[i]);
     }
