@@ -124,6 +124,10 @@ public class Maze2DQuickRunTests
             Assert.Equal(goals.Length, summary.GetProperty("goals").GetInt32());
             Assert.Equal(results.Count(r => r.GetProperty("hit").GetBoolean()), summary.GetProperty("hits").GetInt32());
             Assert.True(rootElement.GetProperty("base").GetProperty("timings_seconds").GetProperty("model").GetDouble() > 0);
+            // One thread per goal (the default), two goals at a time: the base model, trained first and alone, gets both.
+            Assert.Equal(1, rootElement.GetProperty("threads").GetInt32());
+            Assert.Equal(2, rootElement.GetProperty("parallel").GetInt32());
+            Assert.Equal(2, rootElement.GetProperty("base_threads").GetInt32());
 
             string markdown = File.ReadAllText(Path.Combine(output, "report.md"));
             Assert.Contains("| goal | peak | goal error | hit |", markdown);

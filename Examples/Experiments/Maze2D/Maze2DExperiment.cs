@@ -166,7 +166,8 @@ public sealed class Maze2DExperiment
             Directory.CreateDirectory(run.CacheDirectory);
         int previousThreads = get_num_threads();
         // Nothing else runs while the base model trains, so it takes the threads that the parallel goals share later.
-        set_num_threads(goalRunner is not null ? _run.Threads * _run.Parallel : _run.Threads);
+        int baseThreads = goalRunner is not null ? _run.Threads * _run.Parallel : _run.Threads;
+        set_num_threads(baseThreads);
         try
         {
             using var baseState = new Maze2DExperiment(_layout, _goals, _settings, run).PrepareBase(observer, cancellationToken);
@@ -202,6 +203,7 @@ public sealed class Maze2DExperiment
                 Settings = _settings,
                 Threads = _run.Threads,
                 Parallel = _run.Parallel,
+                BaseThreads = baseThreads,
                 StartedUtc = started,
                 Base = baseState.Result,
                 Goals = results,

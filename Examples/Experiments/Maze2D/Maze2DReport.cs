@@ -132,6 +132,9 @@ public sealed class Maze2DReport
     /// <summary>Goals processed concurrently (worker processes).</summary>
     public int Parallel { get; init; }
 
+    /// <summary>torch intra-op threads of the base (and reference) model, which trains before any goal starts.</summary>
+    public int BaseThreads { get; init; }
+
     /// <summary>Logical processors of the machine.</summary>
     public int ProcessorCount { get; init; } = Environment.ProcessorCount;
 
@@ -171,7 +174,7 @@ public sealed class Maze2DReport
         sb.Append(c, $"# Maze2D reward maps: {Maze}, preset {Preset}\n\n");
         sb.Append("```\n").Append(string.Join("\n", Layout)).Append("\n```\n\n");
         sb.Append(c, $"{Settings.Describe().Replace("\n", "  \n")}  \n");
-        sb.Append(c, $"torch threads {Threads}, {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
+        sb.Append(c, $"torch threads {Threads} per goal ({BaseThreads} for the base model), {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
         sb.Append(c, $"Base: {Base.Transitions:N0} transitions, {Base.Episodes} episodes ({Base.HeldOutEpisodes} held out), {Base.TrainingWindows:N0} training windows; ");
         sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}, reference model {Base.TimingsSeconds.GetValueOrDefault("reference_model"):F1} s.\n\n");
         int horizon = Settings.ClassifierHorizon;
