@@ -32,8 +32,9 @@ internal static class TemporalConvolution
         return Function.apply(x, weight, bias!, stride, padding);
     }
 
-    /// <summary>Fused kernels on (<see cref="FusedKernels.Enabled"/>), float32 or float64 CPU tensors of matching shapes, and a kernel that fits the padded input; anything
-    /// else goes to <c>F.conv1d</c>, which also reports shape errors in libtorch's words.</summary>
+    /// <summary>Fused kernels on (<see cref="FusedKernels.Enabled"/>), float32 or float64 CPU tensors of matching shapes,
+    /// and a kernel that fits the padded input; anything else goes to <c>F.conv1d</c>, which also reports shape errors
+    /// in libtorch's words.</summary>
     private static bool Supports(Tensor x, Tensor weight, Tensor? bias, long stride, long padding)
         => FusedKernels.Enabled && x.device_type == DeviceType.CPU && weight.device_type == DeviceType.CPU
             && (x.dtype == ScalarType.Float32 || x.dtype == ScalarType.Float64) && weight.dtype == x.dtype
