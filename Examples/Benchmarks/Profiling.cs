@@ -28,7 +28,7 @@ public static class Profiling
 
         public void Time(string name, Action action) => Time<int>(name, () => { action(); return 0; });
 
-        private void Add(string name, double wall, double cpu)
+        public void Add(string name, double wall, double cpu)
         {
             if (!_samples.TryGetValue(name, out var s))
             {
@@ -250,7 +250,7 @@ public static class Profiling
         for (int i = 0; i <= repetitions; i++)
         {
             var p = i == 0 ? new Phases() : phases;
-            double torchTotal = 0, gemmTotal = 0, gemmForward = 0, torchForward = 0;
+            var totals = new Dictionary<string, (double Wall, double Cpu)>();
             foreach (var (n, cin, cout, l, k, stride, padding) in layers)
             {
                 using var step = NewDisposeScope();
@@ -259,24 +259,24 @@ public static class Profiling
                 var x = randn(32, cin, l).requires_grad_(true);
                 var probe = randn(32, cout, (l + 2 * padding - k) / stride + 1);
                 string tag = $"{cin}to{cout}_L{l}_k{k}s{stride}";
-                double Clock(Action action)
+                // One call, counted n times (the layer's occurrences in the U-Net), per layer and in the totals.
+                void Time(string path, Action action)
                 {
-                    var sw = Stopwatch.StartNew();
+                    double cpu = Clock.ProcessCpuSeconds();
+                    var clock = Stopwatch.StartNew();
                     action();
-                    return sw.Elapsed.TotalMilliseconds * n;
+                    double wall = clock.Elapsed.TotalSeconds * n, used = (Clock.ProcessCpuSeconds() - cpu) * n;
+                    p.Add($"{path}_{tag}", wall, used);
+                    var total = totals.GetValueOrDefault("sum_" + path);
+                    totals["sum_" + path] = (total.Wall + wall, total.Cpu + used);
                 }
-                torchForward += Clock(() => { using (no_grad()) nn.functional.conv1d(x, w, b, stride, padding); });
-                gemmForward += Clock(() => { using (no_grad()) TemporalConvolution.Apply(x, w, b, stride, padding); });
-                double t = Clock(() => torch.autograd.grad(new[] { (nn.functional.conv1d(x, w, b, stride, padding) * probe).sum() }, new[] { x, w, b }));
-                double g = Clock(() => torch.autograd.grad(new[] { (TemporalConvolution.Apply(x, w, b, stride, padding) * probe).sum() }, new[] { x, w, b }));
-                p.Time("torch_fwdbwd_" + tag, () => { });
-                torchTotal += t;
-                gemmTotal += g;
+                Time("torch_forward", () => { using (no_grad()) nn.functional.conv1d(x, w, b, stride, padding); });
+                Time("gemm_forward", () => { using (no_grad()) TemporalConvolution.Apply(x, w, b, stride, padding); });
+                Time("torch_fwdbwd", () => torch.autograd.grad(new[] { (nn.functional.conv1d(x, w, b, stride, padding) * probe).sum() }, new[] { x, w, b }));
+                Time("gemm_fwdbwd", () => torch.autograd.grad(new[] { (TemporalConvolution.Apply(x, w, b, stride, padding) * probe).sum() }, new[] { x, w, b }));
             }
-            p.Time("sum_torch_forward", () => Thread.Sleep(TimeSpan.FromMilliseconds(torchForward)));
-            p.Time("sum_gemm_forward", () => Thread.Sleep(TimeSpan.FromMilliseconds(gemmForward)));
-            p.Time("sum_torch_fwdbwd", () => Thread.Sleep(TimeSpan.FromMilliseconds(torchTotal)));
-            p.Time("sum_gemm_fwdbwd", () => Thread.Sleep(TimeSpan.FromMilliseconds(gemmTotal)));
+            foreach (var (name, total) in totals)
+                p.Add(name, total.Wall, total.Cpu);
         }
         return phases.ToLine("W1-layers");
     }
