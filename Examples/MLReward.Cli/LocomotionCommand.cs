@@ -173,6 +173,9 @@ internal static class LocomotionCommand
             if (!property.CanWrite || property.Name is nameof(LocomotionSettings.Environment) or nameof(LocomotionSettings.Preset))
                 throw new ArgumentException($"Setting '{property.Name}' cannot be changed with --set.");
             var type = property.PropertyType;
+            if (!(type.IsEnum || type == typeof(int) || type == typeof(double) || type == typeof(bool) || type == typeof(string)
+                || type == typeof(int[]) || type == typeof(double[]) || type == typeof(string[])))
+                throw new ArgumentException($"Setting {property.Name} cannot be set from the command line.");
             object value;
             try
             {
@@ -180,12 +183,12 @@ internal static class LocomotionCommand
                     : type == typeof(double) ? double.Parse(text, NumberStyles.Float, c)
                     : type == typeof(bool) ? bool.Parse(text)
                     : type == typeof(string) ? text
+                    : type.IsEnum ? Enum.Parse(type, text, ignoreCase: true)
                     : type == typeof(int[]) ? text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => int.Parse(v, NumberStyles.Integer, c)).ToArray()
                     : type == typeof(double[]) ? ParseList(text, name)
-                    : type == typeof(string[]) ? text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                    : throw new ArgumentException($"Setting {property.Name} cannot be set from the command line.");
+                    : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             }
-            catch (FormatException e)
+            catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
             {
                 throw new ArgumentException($"'{text}' is not a valid value of {property.Name}: {e.Message}");
             }

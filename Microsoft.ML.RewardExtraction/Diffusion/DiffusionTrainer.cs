@@ -85,6 +85,8 @@ public sealed class DiffusionTrainer
             throw new ArgumentException($"The training data are on {normalizedData.device} but the model is on {model.Diffusion.Device}.", nameof(normalizedData));
         var mask = ConditionMask(model.Shape, condition);
         var options = _options;
+        if (options.LossWeights is { } lossWeights && lossWeights.Length != model.Shape.Length)
+            throw new ArgumentException($"{nameof(DiffusionTrainingOptions.LossWeights)} has {lossWeights.Length} entries but a sample of shape {model.Shape} has {model.Shape.Length}.", nameof(model));
         var networkOptions = DenoiserOptions.From(model.Denoiser);
         int previousThreads = get_num_threads();
         if (options.Threads > 0)
@@ -129,6 +131,7 @@ public sealed class DiffusionTrainer
 
             var batchShape = model.Shape.BatchShape(options.BatchSize);
             var diffusion = model.Diffusion;
+            using var weights = options.LossWeights is null ? null : tensor(options.LossWeights, model.Shape.BatchShape(1)).to(data.device);
             for (int step = start; step < options.TrainingSteps; step++)
             {
                 if (cancellationToken.IsCancellationRequested)
@@ -150,7 +153,8 @@ public sealed class DiffusionTrainer
                     var prediction = online.call(noisy, t);
                     if (mask is not null && diffusion.Target == PredictionTarget.Start)
                         prediction = where(mask, start0, prediction);
-                    var loss = F.mse_loss(prediction, diffusion.TrainingTarget(start0, noise));
+                    var target = diffusion.TrainingTarget(start0, noise);
+                    var loss = weights is null ? F.mse_loss(prediction, target) : prediction.sub(target).pow_(2).mul_(weights).mean();
                     optimizer.zero_grad();
                     loss.backward();
                     if (options.GradientClipNorm > 0)
@@ -236,10 +240,21 @@ public sealed class DiffusionTrainer
             toBuffers[i].copy_(fromBuffers[i]);
     }
 
+    private static string WeightsDescription(float[]? weights)
+    {
+        if (weights is null)
+            return "uniform";
+        // FNV-1a over the bits: HashCode is randomised per process, and checkpoints are resumed by other processes.
+        ulong hash = 14695981039346656037;
+        foreach (float w in weights)
+            hash = (hash ^ (uint)BitConverter.SingleToInt32Bits(w)) * 1099511628211;
+        return string.Create(CultureInfo.InvariantCulture, $"{weights.Length}:{hash:x16}");
+    }
+
     private string RunDescription(DiffusionModel model, DenoiserOptions network, long count, bool conditioned)
     {
         var o = _options;
         var c = CultureInfo.InvariantCulture;
-        return string.Create(c, $"diffusion; shape={model.Shape}; schedule={model.Diffusion.Schedule}; target={model.Diffusion.Target}; clip={model.Diffusion.ClipDenoised}; network={network}; samples={count}; batch={o.BatchSize}; lr={o.LearningRate:R}; gradclip={o.GradientClipNorm:R}; ema={o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; seed={o.Seed}; conditioned={conditioned}");
+        return string.Create(c, $"diffusion; shape={model.Shape}; schedule={model.Diffusion.Schedule}; target={model.Diffusion.Target}; clip={model.Diffusion.ClipDenoised}; network={network}; samples={count}; batch={o.BatchSize}; lr={o.LearningRate:R}; gradclip={o.GradientClipNorm:R}; ema={o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; seed={o.Seed}; conditioned={conditioned}; weights={WeightsDescription(o.LossWeights)}");
     }
 }

@@ -81,6 +81,26 @@ public class LocomotionQuickTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void SetOverridesParseEnumsAndArraysAndNameBadValues()
+    {
+        var settings = LocomotionCommand.Apply(LocomotionSettings.For("cheetah", "default"),
+            ["normalizer=limits", "FirstActionWeight=1", "NetworkMultipliers=1,4,8", "BasePolicies=medium"]);
+        Assert.Equal(Microsoft.ML.RewardExtraction.NormalizerKind.Limits, settings.Normalizer);
+        Assert.Equal(1, settings.FirstActionWeight);
+        Assert.Equal([1, 4, 8], settings.NetworkMultipliers);
+        Assert.Equal(["medium"], settings.BasePolicies);
+        // Diffuser's locomotion defaults unless overridden.
+        Assert.Equal(Microsoft.ML.RewardExtraction.NormalizerKind.Gaussian, LocomotionSettings.For("hopper", "default").Normalizer);
+        Assert.Equal(10, LocomotionSettings.For("hopper", "default").FirstActionWeight);
+
+        var bad = Assert.Throws<ArgumentException>(() => LocomotionCommand.Apply(settings, ["Normalizer=minmax"]));
+        Assert.Contains("'minmax' is not a valid value of Normalizer", bad.Message);
+        var clamped = settings with { Normalizer = Microsoft.ML.RewardExtraction.NormalizerKind.Gaussian, ClipDenoised = true };
+        Assert.Contains("ClipDenoised", Assert.Throws<ArgumentException>(clamped.Validate).Message);
+        Assert.Contains("FirstActionWeight", Assert.Throws<ArgumentException>((settings with { FirstActionWeight = -1 }).Validate).Message);
+    }
+
+    [Fact]
     public void StudentTMatchesReferenceValues()
     {
         // References from numerical integration of the t density.

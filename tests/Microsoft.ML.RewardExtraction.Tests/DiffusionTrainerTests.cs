@@ -61,6 +61,49 @@ public class DiffusionTrainerTests
         Assert.True(std < 0.3, $"sample std {std}");
     }
 
+    [Fact]
+    public void TrajectoryLossWeightsFollowDiffuser()
+    {
+        // H = 3 steps of [2 actions, 1 observation], discount 0.5, first action weight 10.
+        var weights = DiffusionTrainingOptions.TrajectoryLossWeights(3, 3, 2, 10, 0.5);
+        Assert.Equal(new[] { 10f, 10f, 1f, 0.5f, 0.5f, 0.5f, 0.25f, 0.25f, 0.25f }, weights);
+        Assert.Throws<ArgumentOutOfRangeException>(() => DiffusionTrainingOptions.TrajectoryLossWeights(3, 3, 4, 10));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new DiffusionTrainingOptions { LossWeights = [1f, float.NaN] }.Validate());
+    }
+
+    [Fact]
+    public void LossWeightsWeighEachSquaredError()
+    {
+        using var scope = NewDisposeScope();
+        var data = GaussianData(32);
+        using var model = DiffusionModel.Create(DiffusionModelTests.TinyOptions());
+        var weights = DiffusionTrainingOptions.TrajectoryLossWeights(4, 2, 1, 10, 0.5);
+        var options = Quick(1);
+        options.LossWeights = weights;
+
+        // The first step's loss by hand, with the trainer's draws (indices, steps, noise) and the untrained network.
+        using var generator = TorchRandom.Generator(options.Seed);
+        var index = randint(0, 32, new long[] { options.BatchSize }, ScalarType.Int64, generator: generator);
+        var t = randint(0, model.Diffusion.Steps, new long[] { options.BatchSize }, ScalarType.Int64, generator: generator);
+        var noise = randn(new long[] { options.BatchSize, 4, 2 }, generator: generator);
+        var start = data.index_select(0, index);
+        double expected;
+        using (no_grad())
+        {
+            var error = model.Denoiser.call(model.Diffusion.QSample(start, t, noise), t).sub(start).square().to(ScalarType.Float64);
+            expected = error.mul(tensor(weights).reshape(1, 4, 2).to(ScalarType.Float64)).mean().item<double>();
+        }
+
+        var recorder = new Recorder();
+        new DiffusionTrainer(options).Train(model, data, recorder);
+        Assert.Equal(expected, recorder.Reports[0].Loss, 5);
+
+        using var other = DiffusionModel.Create(DiffusionModelTests.TinyOptions());
+        options.LossWeights = [1f, 2f];
+        var error2 = Assert.Throws<ArgumentException>(() => new DiffusionTrainer(options).Train(other, data));
+        Assert.Contains("LossWeights has 2 entries but a sample of shape", error2.Message);
+    }
+
     [Theory]
     [InlineData(DenoiserKind.Mlp)]
     [InlineData(DenoiserKind.TemporalUNet)]

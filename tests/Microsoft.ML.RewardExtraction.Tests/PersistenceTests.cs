@@ -94,4 +94,32 @@ public class PersistenceTests
             File.Delete(path);
         }
     }
+
+    [Fact]
+    public void SavingToAFileReplacesItWholeAndLeavesNoPartialFile()
+    {
+        string dir = Directory.CreateTempSubdirectory("mlreward-save-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "model.mlrd");
+            File.WriteAllText(path, "an older, longer file that must not survive as a tail of the new one" + new string('x', 100_000));
+            using var model = DiffusionModel.Create(DiffusionModelTests.TinyOptions());
+            model.Save(path);
+            using (var stream = new MemoryStream())
+            {
+                model.Save(stream);
+                Assert.Equal(stream.ToArray(), File.ReadAllBytes(path));
+            }
+            Assert.Equal(["model.mlrd"], Directory.EnumerateFiles(dir).Select(Path.GetFileName));
+
+            // A save that cannot complete leaves neither the target nor a partial file behind.
+            string missing = Path.Combine(dir, "no-such-folder", "model.mlrd");
+            Assert.ThrowsAny<IOException>(() => model.Save(missing));
+            Assert.Equal(["model.mlrd"], Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Select(Path.GetFileName));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

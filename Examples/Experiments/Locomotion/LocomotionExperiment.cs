@@ -136,19 +136,22 @@ public sealed class LocomotionExperiment
         var trainingCondition = new InpaintingCondition(zeros(new long[] { 1, h, d }), mask);
 
         // ---- models (or the cache) ----
-        string key = CacheKey(paths);
-        string? cacheDir = _run.CacheDirectory is null ? null : Path.Combine(_run.CacheDirectory, $"locomotion-{s.Environment}-{key}");
+        // Two levels: the diffusion models depend on the data and their own settings only, the reward on those and its
+        // own settings, so reward settings can be explored without training the diffusion models again.
+        var (diffusionKey, rewardKey) = CacheKeys(paths);
+        string? modelDir = _run.CacheDirectory is null ? null : Path.Combine(_run.CacheDirectory, $"locomotion-{s.Environment}-{diffusionKey}");
+        string? rewardDir = modelDir is null ? null : Path.Combine(modelDir, $"reward-{rewardKey}");
         DiffusionModel? baseModel = null, expertModel = null;
         RelativeRewardModel? reward = null;
         var losses = new Dictionary<string, double>();
         bool cached = false;
         try
         {
-            if (cacheDir is not null && TryLoad(cacheDir, out baseModel, out expertModel, out reward, losses))
+            bool cachedModels = modelDir is not null && TryLoadModels(modelDir, out baseModel, out expertModel, losses);
+            if (cachedModels)
             {
-                cached = true;
-                timings["base_diffusion"] = timings["expert_diffusion"] = timings["reward"] = 0;
-                Log($"models loaded from {cacheDir}");
+                timings["base_diffusion"] = timings["expert_diffusion"] = 0;
+                Log($"diffusion models loaded from {modelDir}");
             }
             else
             {
@@ -161,8 +164,8 @@ public sealed class LocomotionExperiment
                     Seed = s.Seed,
                 };
                 var clock = Stopwatch.StartNew();
-                var baseTrainer = new DiffusionTrainer(DiffusionOptions(s.Seed));
-                baseModel = baseTrainer.Fit(modelOptions, baseRaw, NormalizerKind.Limits, TrainingLog("base diffusion", s.DiffusionTrainingSteps, losses, "base"), cancellationToken, trainingCondition);
+                var baseTrainer = new DiffusionTrainer(DiffusionOptions(s.Seed, d, a));
+                baseModel = baseTrainer.Fit(modelOptions, baseRaw, s.Normalizer, TrainingLog("base diffusion", s.DiffusionTrainingSteps, losses, "base"), cancellationToken, trainingCondition);
                 timings["base_diffusion"] = clock.Elapsed.TotalSeconds;
 
                 clock.Restart();
@@ -174,17 +177,28 @@ public sealed class LocomotionExperiment
                     Denoiser = modelOptions.Denoiser,
                     Seed = s.Seed + 1,
                 }, baseModel.Normalizer);
-                var expertNormalized = baseModel.Normalizer.Normalize(expertRaw);
-                new DiffusionTrainer(DiffusionOptions(s.Seed + 1)).Train(expertModel, expertNormalized,
-                    TrainingLog("expert diffusion", s.DiffusionTrainingSteps, losses, "expert"), cancellationToken, trainingCondition);
+                using (var expertNormalized = baseModel.Normalizer.Normalize(expertRaw))
+                    new DiffusionTrainer(DiffusionOptions(s.Seed + 1, d, a)).Train(expertModel, expertNormalized,
+                        TrainingLog("expert diffusion", s.DiffusionTrainingSteps, losses, "expert"), cancellationToken, trainingCondition);
                 timings["expert_diffusion"] = clock.Elapsed.TotalSeconds;
+                if (modelDir is not null)
+                    SaveModels(modelDir, baseModel, expertModel, losses);
+            }
 
-                clock.Restart();
-                var rewardData = cat(new[] { baseModel.Normalizer.Normalize(baseRaw), expertNormalized }, 0);
-                reward = TrainReward(baseModel, expertModel, shape, rewardData, mask, losses, cancellationToken);
+            if (rewardDir is not null && TryLoadReward(rewardDir, baseModel!.Normalizer, out reward, losses))
+            {
+                cached = cachedModels;
+                timings["reward"] = 0;
+                Log($"reward loaded from {rewardDir}");
+            }
+            else
+            {
+                var clock = Stopwatch.StartNew();
+                var rewardData = cat(new[] { baseModel!.Normalizer.Normalize(baseRaw), baseModel.Normalizer.Normalize(expertRaw) }, 0);
+                reward = TrainReward(baseModel, expertModel!, shape, rewardData, mask, losses, cancellationToken);
                 timings["reward"] = clock.Elapsed.TotalSeconds;
-                if (cacheDir is not null)
-                    Save(cacheDir, baseModel, expertModel, reward, losses);
+                if (rewardDir is not null)
+                    SaveReward(rewardDir, reward, losses);
             }
 
             // ---- reward check on held-out windows ----
@@ -320,13 +334,15 @@ public sealed class LocomotionExperiment
         };
     }
 
-    private DiffusionTrainingOptions DiffusionOptions(int seed) => new()
+    private DiffusionTrainingOptions DiffusionOptions(int seed, int transitionDimension, int actionSize) => new()
     {
         TrainingSteps = _settings.DiffusionTrainingSteps,
         BatchSize = _settings.DiffusionBatchSize,
         LearningRate = _settings.DiffusionLearningRate,
         EmaStartStep = _settings.DiffusionEmaStartStep,
         EmaUpdateEvery = _settings.EmaUpdateEvery,
+        LossWeights = _settings.FirstActionWeight == 1 ? null
+            : DiffusionTrainingOptions.TrajectoryLossWeights(_settings.Horizon, transitionDimension, actionSize, _settings.FirstActionWeight),
         Seed = seed,
     };
 
@@ -488,52 +504,85 @@ public sealed class LocomotionExperiment
     };
 
     // ---- cache ----
-    private string CacheKey(Dictionary<string, string> paths)
+    /// <summary>Keys of the diffusion models (data, policies and diffusion settings) and of the reward (its settings).</summary>
+    private (string Diffusion, string Reward) CacheKeys(Dictionary<string, string> paths)
     {
         var s = _settings;
         var c = CultureInfo.InvariantCulture;
         var b = new StringBuilder();
-        b.Append(c, $"v1;{s.Environment};{s.Seed};{string.Join(",", s.BasePolicies)};{s.BaseEpisodesPerPolicy};{s.ExpertPolicy};{s.ExpertEpisodes};{s.DataEpisodeSteps};{s.Horizon};");
-        b.Append(c, $"{s.DiffusionSteps};{(s.ClipDenoised ? "" : "noclip;")}ema{s.EmaUpdateEvery};{s.NetworkDimension};{string.Join(",", s.NetworkMultipliers)};{s.DiffusionTrainingSteps};{s.DiffusionBatchSize};{s.DiffusionLearningRate:R};{s.DiffusionEmaStartStep};");
-        b.Append(c, $"{s.RewardDimension};{string.Join(",", s.RewardMultipliers)};{s.RewardTrainingSteps};{s.RewardBatchSize};{s.RewardLearningRate:R};{s.RewardEmaStartStep};{s.RewardTargetPool};{s.RewardTargetRefresh};{s.ConditionedRewardTargets};");
+        b.Append(c, $"v2;{s.Environment};{s.Seed};{string.Join(",", s.BasePolicies)};{s.BaseEpisodesPerPolicy};{s.ExpertPolicy};{s.ExpertEpisodes};{s.DataEpisodeSteps};{s.Horizon};");
+        b.Append(c, $"{s.DiffusionSteps};{(s.ClipDenoised ? "" : "noclip;")}ema{s.EmaUpdateEvery};{s.NetworkDimension};{string.Join(",", s.NetworkMultipliers)};{s.DiffusionTrainingSteps};{s.DiffusionBatchSize};{s.DiffusionLearningRate:R};{s.DiffusionEmaStartStep};{s.Normalizer};aw{s.FirstActionWeight:R};");
         foreach (var (role, path) in paths.OrderBy(p => p.Key, StringComparer.Ordinal))
             b.Append(role).Append('=').Append(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)))).Append(';');
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(b.ToString())))[..16];
+        string reward = string.Create(c, $"v2;ema{s.EmaUpdateEvery};{s.RewardDimension};{string.Join(",", s.RewardMultipliers)};{s.RewardTrainingSteps};{s.RewardBatchSize};{s.RewardLearningRate:R};{s.RewardEmaStartStep};{s.RewardTargetPool};{s.RewardTargetRefresh};{s.ConditionedRewardTargets}");
+        static string Hash(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+        return (Hash(b.ToString()), Hash(reward));
     }
 
-    private static void Save(string dir, DiffusionModel baseModel, DiffusionModel expertModel, RelativeRewardModel reward, Dictionary<string, double> losses)
+    private static void SaveModels(string dir, DiffusionModel baseModel, DiffusionModel expertModel, Dictionary<string, double> losses)
     {
         Directory.CreateDirectory(dir);
         baseModel.Save(Path.Combine(dir, "base.model"));
         expertModel.Save(Path.Combine(dir, "expert.model"));
-        using (var stream = File.Create(Path.Combine(dir, "reward.model")))
-            reward.Save(stream);
-        File.WriteAllText(Path.Combine(dir, "losses.json"), JsonSerializer.Serialize(losses));
+        WriteLosses(Path.Combine(dir, "losses.json"), losses, "base", "expert");
     }
 
-    private static bool TryLoad(string dir, out DiffusionModel? baseModel, out DiffusionModel? expertModel, out RelativeRewardModel? reward, Dictionary<string, double> losses)
+    private static void SaveReward(string dir, RelativeRewardModel reward, Dictionary<string, double> losses)
+    {
+        Directory.CreateDirectory(dir);
+        // Written under a temporary name and moved, so that an interrupted run never leaves a truncated cached reward.
+        string path = Path.Combine(dir, "reward.model"), partial = path + ".partial";
+        using (var stream = File.Create(partial))
+            reward.Save(stream);
+        File.Move(partial, path, overwrite: true);
+        WriteLosses(Path.Combine(dir, "losses.json"), losses, "reward");
+    }
+
+    private static void WriteLosses(string path, Dictionary<string, double> losses, params string[] keys) =>
+        File.WriteAllText(path, JsonSerializer.Serialize(keys.Where(losses.ContainsKey).ToDictionary(k => k, k => losses[k])));
+
+    private static void ReadLosses(string path, Dictionary<string, double> losses)
+    {
+        foreach (var (k, v) in JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(path)) ?? [])
+            losses[k] = v;
+    }
+
+    private static bool TryLoadModels(string dir, out DiffusionModel? baseModel, out DiffusionModel? expertModel, Dictionary<string, double> losses)
     {
         baseModel = expertModel = null;
-        reward = null;
-        string[] files = ["base.model", "expert.model", "reward.model", "losses.json"];
-        if (!files.All(f => File.Exists(Path.Combine(dir, f))))
+        if (!new[] { "base.model", "expert.model", "losses.json" }.All(f => File.Exists(Path.Combine(dir, f))))
             return false;
         try
         {
             baseModel = DiffusionModel.Load(Path.Combine(dir, "base.model"));
             expertModel = DiffusionModel.Load(Path.Combine(dir, "expert.model"));
-            using (var stream = File.OpenRead(Path.Combine(dir, "reward.model")))
-                reward = RelativeRewardModel.Load(stream, baseModel.Normalizer);
-            foreach (var (k, v) in JsonSerializer.Deserialize<Dictionary<string, double>>(File.ReadAllText(Path.Combine(dir, "losses.json"))) ?? [])
-                losses[k] = v;
+            ReadLosses(Path.Combine(dir, "losses.json"), losses);
             return true;
         }
         catch (Exception e) when (e is IOException or InvalidDataException or JsonException)
         {
             baseModel?.Dispose();
             expertModel?.Dispose();
-            reward?.Dispose();
             baseModel = expertModel = null;
+            return false;
+        }
+    }
+
+    private static bool TryLoadReward(string dir, Normalizer normalizer, out RelativeRewardModel? reward, Dictionary<string, double> losses)
+    {
+        reward = null;
+        if (!new[] { "reward.model", "losses.json" }.All(f => File.Exists(Path.Combine(dir, f))))
+            return false;
+        try
+        {
+            using (var stream = File.OpenRead(Path.Combine(dir, "reward.model")))
+                reward = RelativeRewardModel.Load(stream, normalizer);
+            ReadLosses(Path.Combine(dir, "losses.json"), losses);
+            return true;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or JsonException)
+        {
+            reward?.Dispose();
             reward = null;
             return false;
         }

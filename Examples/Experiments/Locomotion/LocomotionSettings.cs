@@ -1,3 +1,4 @@
+using Microsoft.ML.RewardExtraction;
 using System.Globalization;
 using System.Text;
 
@@ -55,6 +56,15 @@ public sealed record LocomotionSettings
     /// normalised with the base data's limits, leave [-1, 1] (measured: cheetah 0.9% of the entries, up to 1.44; hopper 5.4%,
     /// up to 1.95), and a clamped expert model cannot represent them. Default false, as Diffuser's locomotion configuration.</summary>
     public bool ClipDenoised { get; init; }
+
+    /// <summary>How base windows are normalised (the expert's with the base's statistics). Default Gaussian, Diffuser's for
+    /// locomotion: the limits normaliser lets a few extreme base windows (a flip, a fall) squeeze every other value of a
+    /// dimension into a small part of [-1, 1].</summary>
+    public NormalizerKind Normalizer { get; init; } = NormalizerKind.Gaussian;
+
+    /// <summary>Loss weight of the first step's action, the one the planner executes; every other entry weighs 1.
+    /// Default 10, Diffuser's locomotion <c>action_weight</c>.</summary>
+    public double FirstActionWeight { get; init; } = 10;
 
     /// <summary>Optimiser steps of each diffusion model.</summary>
     public int DiffusionTrainingSteps { get; init; } = 4000;
@@ -189,6 +199,8 @@ public sealed record LocomotionSettings
         Check(Horizon >= 1 && DataEpisodeSteps >= Horizon, "The horizon must be at least 1 and at most the data episode length.");
         Check(Horizon % (1 << (NetworkMultipliers.Length - 1)) == 0, $"H = {Horizon} must be divisible by 2^(levels-1) = {1 << (NetworkMultipliers.Length - 1)} of the U-Net.");
         Check(DiffusionSteps >= 1, "DiffusionSteps must be at least 1.");
+        Check(!(ClipDenoised && Normalizer == NormalizerKind.Gaussian), "ClipDenoised clamps x0 to [-1, 1], which only the Limits normaliser maps the data into; use Normalizer=Limits or ClipDenoised=false.");
+        Check(FirstActionWeight >= 0 && double.IsFinite(FirstActionWeight), "FirstActionWeight must be a finite number >= 0.");
         Check(NetworkDimension >= 8 && NetworkDimension % 8 == 0, "NetworkDimension must be a positive multiple of 8.");
         Check(DiffusionTrainingSteps >= 0 && RewardTrainingSteps >= 1, "Training step counts must be positive.");
         Check(DiffusionBatchSize >= 1 && RewardBatchSize >= 1, "Batch sizes must be positive.");
@@ -212,7 +224,7 @@ public sealed record LocomotionSettings
         var c = CultureInfo.InvariantCulture;
         var b = new StringBuilder();
         b.Append(c, $"data: base = {BaseEpisodesPerPolicy} stochastic episodes each of {string.Join(", ", BasePolicies)}; expert = {ExpertEpisodes} stochastic episodes of {ExpertPolicy}; <= {DataEpisodeSteps} steps each; H = {Horizon}\n");
-        b.Append(c, $"diffusion: T = {DiffusionSteps}, clip x0 {ClipDenoised}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, EMA every {EmaUpdateEvery}, conditioned on the first observation\n");
+        b.Append(c, $"diffusion: T = {DiffusionSteps}, {Normalizer} normaliser, clip x0 {ClipDenoised}, first action weight {FirstActionWeight:G3}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, EMA every {EmaUpdateEvery}, conditioned on the first observation\n");
         b.Append(c, $"reward: TrajectoryReward dim {RewardDimension} mults ({string.Join(",", RewardMultipliers)}), {RewardTrainingSteps} steps x batch {RewardBatchSize}, lr {RewardLearningRate:G3}, target pool {RewardTargetPool}/{RewardTargetRefresh}, conditioned targets {ConditionedRewardTargets}\n");
         b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {GuidanceScale:G3}, t_stopgrad {StopGradientBelow}");
         if (ScaleSweep.Length > 0)
