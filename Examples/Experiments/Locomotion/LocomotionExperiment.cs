@@ -155,6 +155,7 @@ public sealed class LocomotionExperiment
             }
             else
             {
+                Log(modelDir is null ? "training the diffusion models (cache off)" : $"training the diffusion models (cached afterwards in {modelDir})");
                 var modelOptions = new DiffusionModelOptions
                 {
                     Shape = shape,
@@ -261,8 +262,8 @@ public sealed class LocomotionExperiment
                 Preset = s.Preset,
                 Settings = s,
                 Policies = paths.ToDictionary(p => p.Key, p => Path.GetFileName(p.Value)),
-                BaseData = Summarize(baseData, h, baseModel.Normalizer, baseRaw),
-                ExpertData = Summarize(expertData, h, baseModel.Normalizer, expertRaw),
+                BaseData = Summarize(baseData, h, baseModel.Normalizer, baseRaw, baseRaw),
+                ExpertData = Summarize(expertData, h, baseModel.Normalizer, expertRaw, baseRaw),
                 Losses = losses,
                 ModelsCached = cached,
                 RewardCheck = check,
@@ -310,7 +311,7 @@ public sealed class LocomotionExperiment
         CancellationToken cancellationToken)
     {
         var s = _settings;
-        var guidance = new GuidanceOptions { Scale = reward is null ? 0 : scale, StopGradientBelow = stopGrad };
+        var guidance = new GuidanceOptions { Scale = reward is null ? 0 : scale, StopGradientBelow = stopGrad, GuideSteps = s.GuideSteps };
         int every = Math.Max(1, s.EvaluationSteps / 10);
         var clock = Stopwatch.StartNew();
         var result = DiffusionPlanner.Run(s.Environment, model, reward, guidance, episodes, s.EvaluationSteps, seed, (step, running) =>
@@ -484,14 +485,18 @@ public sealed class LocomotionExperiment
         return best;
     }
 
-    private static DataSummary Summarize(BehaviourData data, int horizon, Normalizer normalizer, Tensor raw)
+    /// <summary>Sizes, returns, and how far <paramref name="raw"/> reaches beyond the base data's per-entry range (raw
+    /// space, whatever the normaliser) and from 0 after the base normaliser.</summary>
+    private static DataSummary Summarize(BehaviourData data, int horizon, Normalizer normalizer, Tensor raw, Tensor baseRaw)
     {
         using var scope = NewDisposeScope();
-        var magnitude = normalizer.Normalize(raw).abs();
+        var low = baseRaw.amin(new long[] { 0 }, keepdim: true);
+        var high = baseRaw.amax(new long[] { 0 }, keepdim: true);
+        var outside = raw.lt(low).logical_or_(raw.gt(high));
         return Summarize(data, horizon) with
         {
-            OutsideBaseLimits = magnitude.gt(1.0 + 1e-6).to(ScalarType.Float64).mean().item<double>(),
-            MaxAbsNormalized = magnitude.max().to(ScalarType.Float64).item<double>(),
+            OutsideBaseLimits = outside.to(ScalarType.Float64).mean().item<double>(),
+            MaxAbsNormalized = normalizer.Normalize(raw).abs().max().to(ScalarType.Float64).item<double>(),
         };
     }
 

@@ -69,7 +69,7 @@ public sealed record DataSummary
     public int Transitions { get; init; }
     /// <summary>H-step windows used for training.</summary>
     public int Windows { get; init; }
-    /// <summary>Fraction of the window entries that the base normaliser maps outside [-1, 1].</summary>
+    /// <summary>Fraction of the window entries outside the base windows' range of that entry (min..max per step and dimension).</summary>
     public double OutsideBaseLimits { get; init; }
     /// <summary>Largest |value| after the base normaliser.</summary>
     public double MaxAbsNormalized { get; init; }
@@ -177,7 +177,7 @@ public sealed class LocomotionReport
                 b.Append(c, $"| {r.Scale:G3} | {r.StopGradientBelow} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.MeanLength:F0} |\n");
             b.Append('\n');
         }
-        b.Append("## Data\n\n| set | episodes per policy | mean return per policy (stochastic) | transitions | windows | outside base limits | max abs (normalised) |\n|---|---|---|---:|---:|---:|---:|\n");
+        b.Append("## Data\n\n| set | episodes per policy | mean return per policy (stochastic) | transitions | windows | outside the base data's range | max abs (normalised) |\n|---|---|---|---:|---:|---:|---:|\n");
         foreach (var (name, d) in new[] { ("base", BaseData), ("expert", ExpertData) })
             b.Append(c, $"| {name} | {string.Join(", ", d.EpisodesPerPolicy.Select(p => $"{p.Key}: {p.Value}"))} | {string.Join(", ", d.MeanReturnPerPolicy.Select(p => string.Create(c, $"{p.Key}: {p.Value:F0}")))} | {d.Transitions} | {d.Windows} | {d.OutsideBaseLimits:P2} | {d.MaxAbsNormalized:F2} |\n");
         b.Append(c, $"\nPolicy files: {string.Join(", ", Policies.Select(p => $"{p.Key} = `{p.Value}`"))}\n\n");

@@ -124,6 +124,10 @@ public sealed record LocomotionSettings
     /// <summary>t_stopgrad: no guidance at steps t below it.</summary>
     public int StopGradientBelow { get; init; } = 5;
 
+    /// <summary>Reward-gradient steps per reverse step of the steered planner (Diffuser's <c>n_guide_steps</c>; the
+    /// gradient is taken again after each step). Default 1.</summary>
+    public int GuideSteps { get; init; } = 1;
+
     /// <summary>Extra guidance scales evaluated after the main comparison (a sweep; empty = none).</summary>
     public double[] ScaleSweep { get; init; } = [];
 
@@ -208,6 +212,7 @@ public sealed record LocomotionSettings
         Check(RewardTargetPool >= 0 && RewardTargetRefresh >= 0, "The target pool settings must be >= 0.");
         Check(EvaluationEpisodes >= 2 && EvaluationSteps >= 1, "At least 2 evaluation episodes of at least 1 step are needed.");
         Check(StopGradientBelow >= 0, "StopGradientBelow must be >= 0.");
+        Check(GuideSteps >= 1, "GuideSteps must be at least 1.");
         Check(double.IsFinite(GuidanceScale) && ScaleSweep.All(double.IsFinite), "Guidance scales must be finite.");
         Check(SweepEpisodes >= 2, "SweepEpisodes must be at least 2.");
         Check(SweepStopGradients.Length == 0 || SweepStopGradients.Length == ScaleSweep.Length, "SweepStopGradients must be empty or as long as ScaleSweep.");
@@ -226,7 +231,7 @@ public sealed record LocomotionSettings
         b.Append(c, $"data: base = {BaseEpisodesPerPolicy} stochastic episodes each of {string.Join(", ", BasePolicies)}; expert = {ExpertEpisodes} stochastic episodes of {ExpertPolicy}; <= {DataEpisodeSteps} steps each; H = {Horizon}\n");
         b.Append(c, $"diffusion: T = {DiffusionSteps}, {Normalizer} normaliser, clip x0 {ClipDenoised}, first action weight {FirstActionWeight:G3}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, EMA every {EmaUpdateEvery}, conditioned on the first observation\n");
         b.Append(c, $"reward: TrajectoryReward dim {RewardDimension} mults ({string.Join(",", RewardMultipliers)}), {RewardTrainingSteps} steps x batch {RewardBatchSize}, lr {RewardLearningRate:G3}, target pool {RewardTargetPool}/{RewardTargetRefresh}, conditioned targets {ConditionedRewardTargets}\n");
-        b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {GuidanceScale:G3}, t_stopgrad {StopGradientBelow}");
+        b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {GuidanceScale:G3}, t_stopgrad {StopGradientBelow}, {GuideSteps} guide step(s)");
         if (ScaleSweep.Length > 0)
             b.Append(c, $"; sweep (scale@t_stopgrad) {string.Join(", ", ScaleSweep.Select((s, i) => string.Create(c, $"{s:G3}@{SweepStopGradient(i)}")))} ({SweepEpisodes} episodes each)");
         b.Append(c, $"; seed {Seed}; torch threads {Threads}");
