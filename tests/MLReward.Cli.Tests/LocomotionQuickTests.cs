@@ -81,6 +81,55 @@ public class LocomotionQuickTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void CacheKeepsDiffusionModelsAcrossRewardSettings()
+    {
+        if (!MLReward.Locomotion.MuJoCo.IsAvailable)
+        {
+            output.WriteLine($"MuJoCo is not available, test not run: {MLReward.Locomotion.MuJoCo.UnavailableReason}");
+            return;
+        }
+        string root = Path.Combine(Path.GetTempPath(), $"mlreward-locomotion-cache-{Guid.NewGuid():N}");
+        string cache = Path.Combine(root, "cache");
+        JsonElement Run(string name, params string[] sets)
+        {
+            string dir = Path.Combine(root, name);
+            string[] args = ["--env", "cheetah", "--preset", "quick", "--out", dir, "--cache", cache, "--episodes", "2", "--set", "EvaluationSteps=3",
+                "--set", "ExpertPlannerDiagnostic=false", .. sets.SelectMany(s => new[] { "--set", s })];
+            Assert.Equal(0, LocomotionCommand.Create().Parse(args).Invoke());
+            using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
+            return json.RootElement.Clone();
+        }
+        try
+        {
+            var first = Run("first");
+            Assert.False(first.GetProperty("models_cached").GetBoolean());
+            Assert.True(first.GetProperty("timings_seconds").GetProperty("base_diffusion").GetDouble() > 0);
+
+            // Another reward setting: the diffusion models come from the cache, the reward is trained.
+            var other = Run("other-reward", "RewardTrainingSteps=61");
+            Assert.False(other.GetProperty("models_cached").GetBoolean());
+            Assert.Equal(0, other.GetProperty("timings_seconds").GetProperty("base_diffusion").GetDouble());
+            Assert.Equal(0, other.GetProperty("timings_seconds").GetProperty("expert_diffusion").GetDouble());
+            Assert.True(other.GetProperty("timings_seconds").GetProperty("reward").GetDouble() > 0);
+            Assert.Equal(first.GetProperty("losses").GetProperty("base").GetDouble(), other.GetProperty("losses").GetProperty("base").GetDouble());
+
+            // The first settings again: everything is loaded, and the planners meet the same returns.
+            var again = Run("again");
+            Assert.True(again.GetProperty("models_cached").GetBoolean());
+            Assert.Equal(0, again.GetProperty("timings_seconds").GetProperty("reward").GetDouble());
+            foreach (var condition in new[] { "unsteered", "steered" })
+                Assert.Equal(first.GetProperty(condition).GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()),
+                    again.GetProperty(condition).GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()));
+            Assert.Equal(2, Directory.GetDirectories(Directory.GetDirectories(cache).Single(), "reward-*").Length);
+        }
+        finally
+        {
+            if (Directory.Exists(root))
+                Directory.Delete(root, recursive: true);
+        }
+    }
+
+    [Fact]
     public void SetOverridesParseEnumsAndArraysAndNameBadValues()
     {
         var settings = LocomotionCommand.Apply(LocomotionSettings.For("cheetah", "default"),
