@@ -173,4 +173,19 @@ public class LocomotionQuickTests(ITestOutputHelper output)
         Assert.Equal(r.PTwoSided, reversed.PTwoSided, 12);
         Assert.Equal(1 - r.PGreater, reversed.PGreater, 12);
     }
+
+    [Fact]
+    public void PairedTestMatchesTheClosedFormForFourDegreesOfFreedom()
+    {
+        // Differences 0.7, 1.4, 2.2, 2.7, 0.8: mean 1.56, t = 3.99344..., and for df = 4 the t distribution's CDF has the
+        // closed form 1/2 + (3/8) u (1 - u^2/12) with u = t / sqrt(1 + t^2/4), which gives the p-values below.
+        double[] a = [1.0, 2.5, 3.1, 4.7, 2.2], b = [0.3, 1.1, 0.9, 2.0, 1.4];
+        var r = Statistics.Paired(a, b);
+        Assert.Equal(3.9934415433832755, r.T, 9);
+        Assert.Equal(4, r.DegreesOfFreedom);
+        Assert.Equal(0.008109185049156364, r.PGreater, 9);
+        Assert.Equal(0.01621837009831273, r.PTwoSided, 9);
+        Assert.Equal(1 - r.PGreater, Statistics.Paired(b, a).PGreater, 12);
+        Assert.Throws<ArgumentException>(() => Statistics.Paired(a, b[..4]));
+    }
 }

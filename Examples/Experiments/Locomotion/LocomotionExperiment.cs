@@ -272,6 +272,7 @@ public sealed class LocomotionExperiment
                 Expert = expert,
                 ExpertPlanner = expertPlanner,
                 Welch = welch,
+                Paired = Statistics.Paired(steered.Returns, unsteered.Returns),
                 GapRecovered = gap,
                 Sweep = sweep,
                 Targets = new Dictionary<string, bool>
@@ -304,7 +305,7 @@ public sealed class LocomotionExperiment
     {
         Environment = r.Environment, Preset = r.Preset, Settings = r.Settings, Policies = r.Policies, BaseData = r.BaseData, ExpertData = r.ExpertData,
         Losses = r.Losses, ModelsCached = r.ModelsCached, RewardCheck = r.RewardCheck, Unsteered = r.Unsteered, Steered = r.Steered, Expert = r.Expert, ExpertPlanner = r.ExpertPlanner,
-        Welch = r.Welch, GapRecovered = r.GapRecovered, Sweep = r.Sweep, Targets = r.Targets, TimingsSeconds = r.TimingsSeconds, TotalSeconds = seconds, Machine = r.Machine,
+        Welch = r.Welch, Paired = r.Paired, GapRecovered = r.GapRecovered, Sweep = r.Sweep, Targets = r.Targets, TimingsSeconds = r.TimingsSeconds, TotalSeconds = seconds, Machine = r.Machine,
     };
 
     private EpisodeBatchResult Plan(string name, DiffusionModel model, RelativeRewardModel? reward, double scale, int stopGrad, int episodes, int seed,

@@ -125,6 +125,10 @@ public sealed class LocomotionReport
     public ConditionResult? ExpertPlanner { get; init; }
     /// <summary>Welch's t-test, steered minus unsteered.</summary>
     public required WelchResult Welch { get; init; }
+    /// <summary>Paired t-test of the per-episode differences, steered minus unsteered (the two planners meet the same
+    /// starts and noise streams, so the pairs share what does not depend on guidance). A supplement to Welch's test,
+    /// which the targets use.</summary>
+    public WelchResult? Paired { get; init; }
     /// <summary>(steered - unsteered) / (expert - unsteered).</summary>
     public double GapRecovered { get; init; }
     /// <summary>Extra guidance scales on the first episodes (same seeds), with the unsteered planner on those episodes first.</summary>
@@ -166,6 +170,8 @@ public sealed class LocomotionReport
             b.Append(c, $"| {r.Name} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.StandardDeviation:F1} | {r.MeanLength:F0} | {r.Terminated} |\n");
         b.Append('\n');
         b.Append(c, $"- Welch t-test, steered vs unsteered: t = {Welch.T:F2}, df = {Welch.DegreesOfFreedom:F1}, p (two-sided) = {FormatP(Welch.PTwoSided)}, p (one-sided, steered > unsteered) = {FormatP(Welch.PGreater)}\n");
+        if (Paired is { } paired)
+            b.Append(c, $"- Paired t-test on the same episodes (supplement): mean difference {Steered.MeanReturn - Unsteered.MeanReturn:F1}, t = {paired.T:F2}, df = {paired.DegreesOfFreedom:F0}, p (two-sided) = {FormatP(paired.PTwoSided)}\n");
         b.Append(c, $"- Gap recovered, (steered - unsteered) / (expert - unsteered): **{GapRecovered:P1}**\n");
         b.Append(c, $"- Targets: p < 0.05 {(Targets.GetValueOrDefault("p_below_0_05") ? "met" : "NOT met")}; gap >= 30% {(Targets.GetValueOrDefault("gap_at_least_30_percent") ? "met" : "NOT met")}\n");
         b.Append(c, $"- Reward on held-out windows (t = 0): AUC expert vs base {RewardCheck.Auc:F3}, balanced accuracy {RewardCheck.BalancedAccuracy:F3} ({RewardCheck.ExpertWindows} expert / {RewardCheck.BaseWindows} base windows)\n");

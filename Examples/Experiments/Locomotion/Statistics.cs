@@ -46,6 +46,23 @@ public static class Statistics
         return new WelchResult(t, df, Math.Min(1, two), upper);
     }
 
+    /// <summary>The paired t-test of mean(a_i - b_i), for conditions run on the same episodes (same starts and noise);
+    /// the degrees of freedom are n - 1. Same conventions as <see cref="Welch"/> when every difference is equal.</summary>
+    public static WelchResult Paired(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        if (a.Count != b.Count)
+            throw new ArgumentException($"A paired test needs as many values in both samples; got {a.Count} and {b.Count}.");
+        if (a.Count < 2)
+            throw new ArgumentException("A paired test needs at least two pairs.");
+        var d = a.Zip(b, (x, y) => x - y).ToArray();
+        double mean = Mean(d), se = StandardError(d), df = d.Length - 1;
+        if (se <= 0)
+            return new WelchResult(mean == 0 ? 0 : Math.CopySign(double.PositiveInfinity, mean), df, mean == 0 ? 1 : 0, mean > 0 ? 0 : mean < 0 ? 1 : 0.5);
+        double t = mean / se;
+        double upper = StudentTUpperTail(t, df);
+        return new WelchResult(t, df, Math.Min(1, 2 * Math.Min(upper, 1 - upper)), upper);
+    }
+
     /// <summary>P(T &gt;= t) for Student's t with <paramref name="df"/> degrees of freedom (df &gt; 0, not necessarily whole).</summary>
     public static double StudentTUpperTail(double t, double df)
     {
