@@ -35,23 +35,7 @@ public sealed partial class DiffusionModel
 
     /// <summary>Writes the model to a file (see <see cref="Save(Stream)"/>). The bytes go to a temporary file beside it
     /// that is then moved over <paramref name="path"/>, so a failed or interrupted save never leaves a truncated model.</summary>
-    public void Save(string path)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string partial = path + ".partial";
-        try
-        {
-            using (var file = File.Create(partial))
-                Save(file);
-            File.Move(partial, path, overwrite: true);
-        }
-        catch
-        {
-            if (File.Exists(partial))
-                File.Delete(partial);
-            throw;
-        }
-    }
+    public void Save(string path) => AtomicFile.Write(path, Save);
 
     /// <summary>Reads a model written by <see cref="Save(Stream)"/>. The network lives on the CPU.</summary>
     /// <exception cref="InvalidDataException">Not an MLReward stream, another component kind, an unsupported version,

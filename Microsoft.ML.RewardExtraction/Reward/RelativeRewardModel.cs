@@ -19,7 +19,7 @@ public sealed class RelativeRewardModel : IDisposable
     /// <summary>Wraps a (trained) reward network.</summary>
     /// <param name="network">The reward network; the model owns it from now on (disposing the model disposes it).</param>
     /// <param name="schedule">The noise schedule of the diffusion models it was trained against (valid t are 0..T-1).</param>
-    /// <param name="normalizer">The base model's normaliser, if known (not persisted by <see cref="Save"/>).</param>
+    /// <param name="normalizer">The base model's normaliser, if known (not persisted by <see cref="Save(Stream)"/>).</param>
     public RelativeRewardModel(RewardNetwork network, NoiseSchedule schedule, Normalizer? normalizer = null)
     {
         ArgumentNullException.ThrowIfNull(network);
@@ -121,7 +121,11 @@ public sealed class RelativeRewardModel : IDisposable
         writer.Flush();
     }
 
-    /// <summary>Reads a model written by <see cref="Save"/>.</summary>
+    /// <summary>Writes the model to a file (see <see cref="Save(Stream)"/>). The bytes go to a temporary file beside it
+    /// that is then moved over <paramref name="path"/>, so a failed or interrupted save never leaves a truncated model.</summary>
+    public void Save(string path) => AtomicFile.Write(path, Save);
+
+    /// <summary>Reads a model written by <see cref="Save(Stream)"/>.</summary>
     /// <param name="stream">The stream, positioned at the model.</param>
     /// <param name="normalizer">The normaliser to attach (e.g. the base model's), or null.</param>
     /// <param name="device">Where to put the network; CPU when null.</param>

@@ -38,10 +38,9 @@ public static class TrainingCheckpoint
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory))
             Directory.CreateDirectory(directory);
-        string temporary = path + ".tmp";
-        using (var file = File.Create(temporary))
-        using (var writer = new BinaryWriter(file, Encoding.UTF8))
+        AtomicFile.Write(path, file =>
         {
+            using var writer = new BinaryWriter(file, Encoding.UTF8);
             ModelHeader.Write(writer, ComponentKind, FormatVersion);
             writer.Write(run);
             writer.Write(state.CompletedSteps);
@@ -55,8 +54,7 @@ public static class TrainingCheckpoint
             ModuleSerializer.WriteModule(writer, online);
             ModuleSerializer.WriteModule(writer, shadow);
             ModuleSerializer.WriteOptimizer(writer, optimizer);
-        }
-        File.Move(temporary, path, overwrite: true);
+        });
     }
 
     /// <summary>Restores a checkpoint written by <see cref="Save"/> into the given generator, modules and optimiser.</summary>

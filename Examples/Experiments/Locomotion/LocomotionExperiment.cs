@@ -536,11 +536,7 @@ public sealed class LocomotionExperiment
     private static void SaveReward(string dir, RelativeRewardModel reward, Dictionary<string, double> losses)
     {
         Directory.CreateDirectory(dir);
-        // Written under a temporary name and moved, so that an interrupted run never leaves a truncated cached reward.
-        string path = Path.Combine(dir, "reward.model"), partial = path + ".partial";
-        using (var stream = File.Create(partial))
-            reward.Save(stream);
-        File.Move(partial, path, overwrite: true);
+        reward.Save(Path.Combine(dir, "reward.model"));
         WriteLosses(Path.Combine(dir, "losses.json"), losses, "reward");
     }
 

@@ -626,9 +626,7 @@ public sealed class Maze2DExperiment
 
     private static void Save(DiffusionModel model, string path, string key)
     {
-        string temporary = path + "." + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + ".tmp";
-        model.Save(temporary);
-        File.Move(temporary, path, overwrite: true);
+        model.Save(path);   // atomic, with a unique temporary name: parallel goal processes may save the same entry
         File.WriteAllText(Path.ChangeExtension(path, ".txt"), key + "\n");
     }
 
