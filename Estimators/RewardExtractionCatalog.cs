@@ -29,13 +29,16 @@ namespace Microsoft.ML.RewardExtraction
     /// </summary>
     public sealed partial class RewardExtractionCatalog
     {
-        /// <summary>The environment (usually the <see cref="MLContext"/>) the estimators are created in.</summary>
-        internal IHostEnvironment Environment { get; }
+        /// <summary>The environment the estimators are created in: the <see cref="MLContext"/>.</summary>
+        internal IHostEnvironment Environment => Context;
 
-        internal RewardExtractionCatalog(IHostEnvironment env)
+        /// <summary>The context, whose data catalog and transforms the one-call estimator and the split helper use.</summary>
+        internal MLContext Context { get; }
+
+        internal RewardExtractionCatalog(MLContext context)
         {
-            Contracts.CheckValue(env, nameof(env));
-            Environment = env;
+            Contracts.CheckValue(context, nameof(context));
+            Context = context;
         }
     }
 }

@@ -13,13 +13,26 @@ namespace Microsoft.ML.RewardExtraction;
 public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer>
 {
     /// <summary>Options of <see cref="DiffusionModelTrainer"/>.</summary>
-    public sealed class Options
+    public sealed class Options : TrainerOptionsBase
     {
-        /// <summary>The input column: <c>Vector&lt;Single, Shape.Length&gt;</c>, raw values, row-major by time. Default "Features".</summary>
-        public string FeatureColumnName { get; set; } = "Features";
+        /// <summary>Creates the default options: output "DenoisingError", 1000 steps of 32 (Diffuser's batch), scoring batch 256.</summary>
+        public Options() : base(outputColumnName: "DenoisingError", trainingSteps: 1000, batchSize: 32, scoringBatchSize: 256)
+        {
+        }
 
-        /// <summary>The column the transformer adds. Default "DenoisingError".</summary>
-        public string OutputColumnName { get; set; } = "DenoisingError";
+        /// <summary>A shallow copy (arrays and models are shared).</summary>
+        internal Options Copy() => CopyAs<Options>();
+
+        /// <summary>The core training settings these options describe, with <paramref name="seed"/>.</summary>
+        internal DiffusionTrainingOptions ToTrainingOptions(int seed) => Fill(new DiffusionTrainingOptions(), seed);
+
+        /// <summary>Checks every setting in ML.NET's wording; returns the seed (the MLContext's when <see cref="TrainerOptionsBase.Seed"/> is unset).</summary>
+        internal int Check(IHost host)
+        {
+            int seed = CheckShared(host);
+            Validated(host, ToTrainingOptions(seed));
+            return seed;
+        }
 
         /// <summary>The shape of one sample. Required.</summary>
         public SampleShape? Shape { get; set; }
@@ -65,57 +78,14 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         /// model. Its normaliser is used too unless <see cref="NormalizeLike"/> says otherwise. Default null.</summary>
         public DiffusionModelTransformer? InitialModel { get; set; }
 
-        /// <summary>Optimiser steps. Default 1000.</summary>
-        public int TrainingSteps { get; set; } = 1000;
-
-        /// <summary>Samples per step. Default 32.</summary>
-        public int BatchSize { get; set; } = 32;
-
-        /// <summary>Adam's learning rate. Default 2e-4 (Diffuser's).</summary>
-        public double LearningRate { get; set; } = 2e-4;
-
-        /// <summary>Gradient norm clip; 0 = off. Default 0.</summary>
-        public double GradientClipNorm { get; set; }
-
-        /// <summary>EMA decay. Default 0.995.</summary>
-        public double EmaDecay { get; set; } = 0.995;
-
-        /// <summary>Steps between EMA updates. Default 10.</summary>
-        public int EmaUpdateEvery { get; set; } = 10;
-
-        /// <summary>Before this step the EMA weights are a plain copy. Default 2000.</summary>
-        public int EmaStartStep { get; set; } = 2000;
-
-        /// <summary>Seed of the initial weights and of all training randomness. Default 0.</summary>
-        public int Seed { get; set; }
-
-        /// <summary>What training does with rows holding NaN or infinity. Default <see cref="InvalidRowHandling.Error"/>.</summary>
-        public InvalidRowHandling InvalidValues { get; set; } = InvalidRowHandling.Error;
-
-        /// <summary>Checkpoint file; training resumes from it when it exists. Default null (no checkpoints).</summary>
-        public string? CheckpointPath { get; set; }
-
-        /// <summary>Steps between checkpoints. Default 1000.</summary>
-        public int CheckpointEvery { get; set; } = 1000;
-
-        /// <summary>Torch threads while training; 0 leaves the process setting. Default 0.</summary>
-        public int Threads { get; set; }
-
-        /// <summary>Rows read ahead and scored per forward by the transformer. Default 256.</summary>
-        public int ScoringBatchSize { get; set; } = 256;
-
         /// <summary>Noise levels averaged by <c>DenoisingError</c>. Default 8.</summary>
         public int ScoringNoiseLevels { get; set; } = 8;
 
-        /// <summary>Receives one report per training step (besides ML.NET's progress channel). Default null.</summary>
-        public IProgress<TrainingProgress>? Progress { get; set; }
-
-        /// <summary>Cancels training (a checkpoint is written first when a path is set). Default none.</summary>
-        public CancellationToken CancellationToken { get; set; }
     }
 
     private readonly IHost _host;
     private readonly Options _options;
+    private readonly int _seed;
 
     internal DiffusionModelTrainer(IHostEnvironment env, Options options)
     {
@@ -123,13 +93,9 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         _host = env.Register(nameof(DiffusionModelTrainer));
         _host.CheckValue(options, nameof(options));
         _host.CheckUserArg(options.Shape is not null, nameof(Options.Shape), "The sample shape is required: SampleShape.Trajectory(horizon, dimension) or SampleShape.Image(c, h, w).");
-        _host.CheckNonEmpty(options.FeatureColumnName, nameof(Options.FeatureColumnName));
-        _host.CheckNonEmpty(options.OutputColumnName, nameof(Options.OutputColumnName));
         _host.CheckUserArg(options.DiffusionSteps >= 1, nameof(Options.DiffusionSteps), "must be at least 1");
-        _host.CheckUserArg(options.TrainingSteps >= 0, nameof(Options.TrainingSteps), "must not be negative");
-        _host.CheckUserArg(options.BatchSize >= 1, nameof(Options.BatchSize), "must be at least 1");
-        _host.CheckUserArg(options.ScoringBatchSize >= 1, nameof(Options.ScoringBatchSize), "must be at least 1");
         _host.CheckUserArg(options.ScoringNoiseLevels >= 1, nameof(Options.ScoringNoiseLevels), "must be at least 1");
+        _seed = options.Check(_host);
         foreach (var (other, name) in new[] { (options.NormalizeLike, nameof(Options.NormalizeLike)), (options.InitialModel, nameof(Options.InitialModel)) })
         {
             if (other is not null && !other.Shape.Equals(options.Shape))
@@ -173,29 +139,16 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
                         HiddenLayers = o.HiddenLayers,
                         TimeEmbeddingDimension = o.TimeEmbeddingDimension,
                     },
-                    Seed = o.Seed,
+                    Seed = _seed,
                 }, normalizer);
                 if (o.InitialModel is not null)
                     CopyWeights(o.InitialModel.Model, model);
                 var normalized = normalizer.Normalize(raw);
                 reporter.Channel.Info($"Training a diffusion model on {normalized.shape[0]} samples of {shape}: T = {o.DiffusionSteps}, {o.TrainingSteps} steps of {o.BatchSize}.");
-                new DiffusionTrainer(new DiffusionTrainingOptions
-                {
-                    TrainingSteps = o.TrainingSteps,
-                    BatchSize = o.BatchSize,
-                    LearningRate = o.LearningRate,
-                    GradientClipNorm = o.GradientClipNorm,
-                    EmaDecay = o.EmaDecay,
-                    EmaUpdateEvery = o.EmaUpdateEvery,
-                    EmaStartStep = o.EmaStartStep,
-                    Seed = o.Seed,
-                    CheckpointPath = o.CheckpointPath,
-                    CheckpointEvery = o.CheckpointEvery,
-                    Threads = o.Threads,
-                }).Train(model, normalized, reporter, o.CancellationToken);
+                new DiffusionTrainer(o.ToTrainingOptions(_seed)).Train(model, normalized, reporter, o.CancellationToken);
             }
             return new DiffusionModelTransformer(_host, model, o.FeatureColumnName, o.OutputColumnName, o.ScoringBatchSize,
-                o.InvalidValues, o.ScoringNoiseLevels, o.Seed);
+                o.InvalidValues, o.ScoringNoiseLevels, _seed);
         }
         catch
         {

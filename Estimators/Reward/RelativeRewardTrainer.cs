@@ -25,16 +25,19 @@ public enum RewardNetworkKind
 public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer>
 {
     /// <summary>Options of <see cref="RelativeRewardTrainer"/>.</summary>
-    public sealed class Options
+    public sealed class Options : TrainerOptionsBase
     {
-        /// <summary>The input column: <c>Vector&lt;Single, Shape.Length&gt;</c>, raw values. Default "Features".</summary>
-        public string FeatureColumnName { get; set; } = "Features";
+        /// <summary>Creates the default options: output "Reward", 1000 steps of 64, scoring batch 1024.</summary>
+        public Options() : base(outputColumnName: "Reward", trainingSteps: 1000, batchSize: 64, scoringBatchSize: 1024)
+        {
+        }
 
-        /// <summary>The column the transformer adds. Default "Reward".</summary>
-        public string OutputColumnName { get; set; } = "Reward";
-
-        /// <summary>The reward network. Default chosen from the shape.</summary>
+        /// <summary>The reward network. Default chosen from the shape. Ignored when <see cref="CustomNetwork"/> is set.</summary>
         public RewardNetworkKind Network { get; set; } = RewardNetworkKind.Auto;
+
+        /// <summary>Builds a reward network of your own for the models' sample shape (called once, under the seed); it saves
+        /// and loads like the built-in ones (see <see cref="RewardNetwork"/>). Default null.</summary>
+        public Func<SampleShape, RewardNetwork>? CustomNetwork { get; set; }
 
         /// <summary>States per window of the state reward (1 = per state). Default 1.</summary>
         public int Window { get; set; } = 1;
@@ -42,69 +45,97 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         /// <summary>Hidden widths of the state reward's MLP. Default 128, 128.</summary>
         public int[] HiddenSizes { get; set; } = new[] { 128, 128 };
 
-        /// <summary>Optimiser steps. Default 1000.</summary>
-        public int TrainingSteps { get; set; } = 1000;
-
-        /// <summary>Samples per step. Default 64.</summary>
-        public int BatchSize { get; set; } = 64;
-
-        /// <summary>Adam's learning rate. Default 2e-4 (the paper's locomotion setting).</summary>
-        public double LearningRate { get; set; } = 2e-4;
-
-        /// <summary>Where the reward's gradient is taken. Default at the base model's reverse mean (METHOD.md).</summary>
+        /// <summary>Where the reward's gradient is taken. Default at the base model's reverse mean (docs/METHOD.md).</summary>
         public GradientLocation GradientAt { get; set; } = GradientLocation.BaseMean;
 
         /// <summary>Weight of the penalty mean(R^2) that pins the free constant of the reward. Default 0.</summary>
         public double MagnitudePenalty { get; set; }
 
-        /// <summary>Gradient norm clip; 0 = off. Default 0.</summary>
-        public double GradientClipNorm { get; set; }
+        /// <summary>The features the reward reads and is fitted on, one flag per feature of a transition (or per image
+        /// channel); e.g. position only. Default null: all (see <see cref="RewardTrainingOptions.FeatureMask"/>).</summary>
+        public bool[]? FeatureMask { get; set; }
 
-        /// <summary>EMA decay. Default 0.995.</summary>
-        public double EmaDecay { get; set; } = 0.995;
+        /// <summary>Entries known when sampling (one flag per entry of a sample), inpainted into x_t and both models' means as
+        /// the planner does. Default null (see <see cref="RewardTrainingOptions.ConditionMask"/>).</summary>
+        public bool[]? ConditionMask { get; set; }
 
-        /// <summary>Steps between EMA updates. Default 10.</summary>
-        public int EmaUpdateEvery { get; set; } = 10;
+        /// <summary>Weigh each noise level alike (needs <see cref="TargetCachePoolSize"/> &gt; 0). Default false
+        /// (see <see cref="RewardTrainingOptions.BalanceNoiseLevels"/>).</summary>
+        public bool BalanceNoiseLevels { get; set; }
 
-        /// <summary>Before this step the EMA weights are a plain copy. Default 2000.</summary>
-        public int EmaStartStep { get; set; } = 2000;
-
-        /// <summary>Seed of the initial weights and of all training randomness. Default 0.</summary>
-        public int Seed { get; set; }
-
-        /// <summary>What training does with rows holding NaN or infinity. Default <see cref="InvalidRowHandling.Error"/>.</summary>
-        public InvalidRowHandling InvalidValues { get; set; } = InvalidRowHandling.Error;
-
-        /// <summary>Checkpoint file; training resumes from it when it exists. Default null.</summary>
-        public string? CheckpointPath { get; set; }
-
-        /// <summary>Steps between checkpoints. Default 1000.</summary>
-        public int CheckpointEvery { get; set; } = 1000;
-
-        /// <summary>Target cache: the number of (x0, t, noise) draws whose regression targets are computed once by the frozen
-        /// base and expert models and reused (see <see cref="RewardTrainingOptions.TargetCachePoolSize"/>). 0 (the default)
-        /// = off: the exact method, fresh draws and two diffusion-model forwards every step.</summary>
+        /// <summary>Target pool: the number of (x0, t, noise) draws whose regression targets are computed once by the frozen
+        /// models and reused (see <see cref="RewardTrainingOptions.TargetCachePoolSize"/>). 0 (the default) = off: the exact
+        /// method, fresh draws and two diffusion-model forwards every step.</summary>
         public int TargetCachePoolSize { get; set; }
 
-        /// <summary>Steps between rebuilds of the target cache's pool (0 = build it once). Ignored when
-        /// <see cref="TargetCachePoolSize"/> is 0. Default 1000.</summary>
+        /// <summary>Steps between rebuilds of the target pool (0 = build it once). Default 1000.</summary>
         public int TargetCacheRefreshEvery { get; set; } = 1000;
 
-        /// <summary>Rows read ahead and scored per forward by the transformer. Default 1024.</summary>
-        public int ScoringBatchSize { get; set; } = 1024;
+        /// <summary>A model used in place of the base model in the difference, e.g. the base model fine-tuned on base data
+        /// with the expert's settings (the paired reference of docs/METHOD.md). Same shape, schedule and normaliser as the
+        /// base; the reward still lives in the base model's space. Default null (the base model).</summary>
+        public DiffusionModelTransformer? ReferenceModel { get; set; }
 
         /// <summary>The diffusion step at which the transformer scores rows. Default 0 (clean data).</summary>
         public int ScoringStep { get; set; }
 
-        /// <summary>Receives one report per training step (besides ML.NET's progress channel). Default null.</summary>
-        public IProgress<TrainingProgress>? Progress { get; set; }
+        /// <summary>A shallow copy (arrays and models are shared).</summary>
+        internal Options Copy() => CopyAs<Options>();
 
-        /// <summary>Cancels training. Default none.</summary>
-        public CancellationToken CancellationToken { get; set; }
+        /// <summary>The core training settings these options describe, with <paramref name="seed"/>.</summary>
+        internal RewardTrainingOptions ToTrainingOptions(int seed)
+        {
+            var core = Fill(new RewardTrainingOptions(), seed);
+            core.GradientAt = GradientAt;
+            core.MagnitudePenalty = MagnitudePenalty;
+            core.FeatureMask = FeatureMask;
+            core.ConditionMask = ConditionMask;
+            core.BalanceNoiseLevels = BalanceNoiseLevels;
+            core.TargetCachePoolSize = TargetCachePoolSize;
+            core.TargetCacheRefreshEvery = TargetCacheRefreshEvery;
+            return core;
+        }
+
+        /// <summary>Checks every setting in ML.NET's wording against the models' <paramref name="shape"/>; returns the
+        /// core settings with the seed resolved (the MLContext's when <see cref="TrainerOptionsBase.Seed"/> is unset).</summary>
+        internal RewardTrainingOptions Check(IHost host, SampleShape shape)
+        {
+            var core = Validated(host, ToTrainingOptions(CheckShared(host)));
+            try
+            {
+                core.CheckShape(shape);
+            }
+            catch (ArgumentException e)
+            {
+                throw host.ExceptUserArg(e.ParamName ?? "options", WithoutParameterSuffix(e));
+            }
+            if (CustomNetwork is null)
+                CheckNetwork(host, shape);
+            return core;
+        }
+
+        private void CheckNetwork(IHost host, SampleShape shape)
+        {
+            host.CheckUserArg(Enum.IsDefined(Network), nameof(Network), "is not a defined RewardNetworkKind");
+            var kind = Kind(shape);
+            if (shape.Kind == SampleShapeKind.Image && kind != RewardNetworkKind.Image)
+                throw host.ExceptUserArg(nameof(Network), $"A {kind} reward needs trajectories; the models sample {shape}.");
+            if (shape.Kind == SampleShapeKind.Trajectory && kind == RewardNetworkKind.Image)
+                throw host.ExceptUserArg(nameof(Network), $"An image reward needs images; the models sample {shape}.");
+            if (kind != RewardNetworkKind.State)
+                return;
+            host.CheckUserArg(Window >= 1 && Window <= shape.Horizon, nameof(Window), $"must lie in 1..{shape.Horizon} (the horizon)");
+            host.CheckUserArg(HiddenSizes is { Length: > 0 } && HiddenSizes.All(h => h >= 1), nameof(HiddenSizes), "must hold at least one width, each at least 1");
+        }
+
+        /// <summary>The network kind for <paramref name="shape"/>, <see cref="RewardNetworkKind.Auto"/> resolved.</summary>
+        internal RewardNetworkKind Kind(SampleShape shape) => Network != RewardNetworkKind.Auto ? Network
+            : shape.Kind == SampleShapeKind.Image ? RewardNetworkKind.Image : RewardNetworkKind.State;
     }
 
     private readonly IHost _host;
     private readonly Options _options;
+    private readonly RewardTrainingOptions _training;
     private readonly DiffusionModelTransformer _base;
     private readonly DiffusionModelTransformer _expert;
 
@@ -115,14 +146,23 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         _host.CheckValue(baseModel, nameof(baseModel));
         _host.CheckValue(expertModel, nameof(expertModel));
         _host.CheckValue(options, nameof(options));
-        _host.CheckNonEmpty(options.FeatureColumnName, nameof(Options.FeatureColumnName));
-        _host.CheckNonEmpty(options.OutputColumnName, nameof(Options.OutputColumnName));
-        _host.CheckUserArg(options.TrainingSteps >= 0, nameof(Options.TrainingSteps), "must not be negative");
-        _host.CheckUserArg(options.BatchSize >= 1, nameof(Options.BatchSize), "must be at least 1");
-        _host.CheckUserArg(options.ScoringBatchSize >= 1, nameof(Options.ScoringBatchSize), "must be at least 1");
         CheckPair(baseModel.Model, expertModel.Model);
+        _training = options.Check(_host, baseModel.Shape);
         _host.CheckUserArg(options.ScoringStep >= 0 && options.ScoringStep < baseModel.Model.Diffusion.Steps, nameof(Options.ScoringStep),
             $"must lie in 0..{baseModel.Model.Diffusion.Steps - 1}");
+        if (options.ReferenceModel is { } reference)
+        {
+            try
+            {
+                RelativeRewardObjective.CheckCompatible(baseModel.Model, reference.Model);
+            }
+            catch (ArgumentException e)
+            {
+                throw _host.ExceptUserArg(nameof(Options.ReferenceModel), TrainerOptionsBase.WithoutParameterSuffix(e).Replace("expert", "reference"));
+            }
+            if (!Normalizer.SameMapping(baseModel.Model.Normalizer, reference.Model.Normalizer))
+                throw _host.ExceptUserArg(nameof(Options.ReferenceModel), "The reference model normalises its data differently from the base model; train it from the base model (InitialModel = the base model).");
+        }
         _base = baseModel;
         _expert = expertModel;
         _options = options;
@@ -132,23 +172,9 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
     internal static void CheckPair(DiffusionModel baseModel, DiffusionModel expertModel)
     {
         RelativeRewardObjective.CheckCompatible(baseModel, expertModel);
-        if (!SameNormalizer(baseModel.Normalizer, expertModel.Normalizer))
+        if (!Normalizer.SameMapping(baseModel.Normalizer, expertModel.Normalizer))
             throw new ArgumentException("The base and expert models normalise their data differently, so their outputs live in different spaces. " +
                 "Train the expert with DiffusionModelTrainer.Options.NormalizeLike = the base model (or InitialModel = the base model).");
-    }
-
-    internal static bool SameNormalizer(Normalizer a, Normalizer b)
-    {
-        if (ReferenceEquals(a, b))
-            return true;
-        static byte[] Bytes(Normalizer n)
-        {
-            using var stream = new MemoryStream();
-            using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
-                n.Save(writer);
-            return stream.ToArray();
-        }
-        return Bytes(a).AsSpan().SequenceEqual(Bytes(b));
     }
 
     /// <summary>Trains the reward on the feature column of <paramref name="input"/>.</summary>
@@ -168,26 +194,9 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
                 if (skipped > 0)
                     reporter.Channel.Warning($"Left {skipped} rows holding NaN or infinity in column '{o.FeatureColumnName}' out of training.");
                 var normalized = baseModel.Normalizer.Normalize(raw);
-                var network = TorchRandom.Initialize(o.Seed, () => CreateNetwork(shape));
-                reporter.Channel.Info($"Extracting a relative reward ({network.GetType().Name}) from {normalized.shape[0]} samples of {shape}: {o.TrainingSteps} steps of {o.BatchSize}.");
-                reward = new RewardTrainer(new RewardTrainingOptions
-                {
-                    TrainingSteps = o.TrainingSteps,
-                    BatchSize = o.BatchSize,
-                    LearningRate = o.LearningRate,
-                    GradientAt = o.GradientAt,
-                    MagnitudePenalty = o.MagnitudePenalty,
-                    GradientClipNorm = o.GradientClipNorm,
-                    EmaDecay = o.EmaDecay,
-                    EmaUpdateEvery = o.EmaUpdateEvery,
-                    EmaStartStep = o.EmaStartStep,
-                    Seed = o.Seed,
-                    CheckpointPath = o.CheckpointPath,
-                    CheckpointEvery = o.CheckpointEvery,
-                    ResumeFromCheckpoint = o.CheckpointPath is not null,
-                    TargetCachePoolSize = o.TargetCachePoolSize,
-                    TargetCacheRefreshEvery = o.TargetCacheRefreshEvery,
-                }).Train(baseModel, _expert.Model, network, normalized, reporter, o.CancellationToken);
+                var network = TorchRandom.Initialize(_training.Seed, () => CreateNetwork(shape));
+                reporter.Channel.Info($"Extracting a relative reward ({network.ArchitectureName}) from {normalized.shape[0]} samples of {shape}: {o.TrainingSteps} steps of {o.BatchSize}.");
+                reward = new RewardTrainer(_training).Train(baseModel, _expert.Model, network, normalized, reporter, o.CancellationToken, o.ReferenceModel?.Model);
             }
             return new RelativeRewardTransformer(_host, reward, baseModel.Normalizer, o.FeatureColumnName, o.OutputColumnName,
                 o.ScoringBatchSize, o.InvalidValues, o.ScoringStep);
@@ -201,13 +210,17 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
 
     private RewardNetwork CreateNetwork(SampleShape shape)
     {
-        var kind = _options.Network == RewardNetworkKind.Auto
-            ? (shape.Kind == SampleShapeKind.Image ? RewardNetworkKind.Image : RewardNetworkKind.State)
-            : _options.Network;
-        if (shape.Kind == SampleShapeKind.Image && kind != RewardNetworkKind.Image)
-            throw _host.ExceptUserArg(nameof(Options.Network), $"A {kind} reward needs trajectories; the models sample {shape}.");
-        if (shape.Kind == SampleShapeKind.Trajectory && kind == RewardNetworkKind.Image)
-            throw _host.ExceptUserArg(nameof(Options.Network), $"An image reward needs images; the models sample {shape}.");
+        if (_options.CustomNetwork is { } create)
+        {
+            var custom = create(shape) ?? throw _host.ExceptUserArg(nameof(Options.CustomNetwork), "returned null");
+            if (!custom.Shape.Equals(shape))
+            {
+                custom.Dispose();
+                throw _host.ExceptUserArg(nameof(Options.CustomNetwork), $"built a network for {custom.Shape}, but the diffusion models sample {shape}");
+            }
+            return custom;
+        }
+        var kind = _options.Kind(shape);
         return kind switch
         {
             RewardNetworkKind.State => new StateReward(shape, new StateRewardOptions { Window = _options.Window, HiddenSizes = _options.HiddenSizes }),

@@ -65,7 +65,7 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
             throw _host.ExceptParam(nameof(reward), $"The reward was trained for {reward.Shape} but the base model samples {baseModel.Shape}.");
         if (reward is not null && reward.Model.DiffusionSteps != baseModel.Model.Diffusion.Steps)
             throw _host.ExceptParam(nameof(reward), $"The reward was trained for T = {reward.Model.DiffusionSteps} diffusion steps but the base model has T = {baseModel.Model.Diffusion.Steps}.");
-        if (reward is not null && !RelativeRewardTrainer.SameNormalizer(reward.Normalizer, baseModel.Model.Normalizer))
+        if (reward is not null && !Normalizer.SameMapping(reward.Normalizer, baseModel.Model.Normalizer))
             throw _host.ExceptParam(nameof(reward), "The reward was trained in another data space: its normaliser differs from the base model's. " +
                 "Guide with the base model the reward was extracted from (or one trained with NormalizeLike = that model).");
         if ((options.ConditionColumnName is null) != (options.ConditionMaskColumnName is null))

@@ -30,8 +30,9 @@ namespace Microsoft.ML.RewardExtraction
             /// </summary>
             public string[] FeatureColumnNames = Array.Empty<string>();
 
-            /// <summary>The output window column. Default "Trajectory".</summary>
-            public string OutputColumnName = "Trajectory";
+            /// <summary>The output window column. Default "Features", the default input of the diffusion, reward and
+            /// one-call estimators, so that the stages chain without naming it.</summary>
+            public string OutputColumnName = "Features";
 
             /// <summary>The output column holding each window's first step within its episode (0-based). Default "StartStep".</summary>
             public string StartStepColumnName = "StartStep";

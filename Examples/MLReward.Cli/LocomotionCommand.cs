@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace MLReward.Cli;
 
-/// <summary><c>mlreward locomotion</c>: steering a diffusion planner with the extracted reward (EXPERIMENTS.md section 2).</summary>
+/// <summary><c>mlreward locomotion</c>: steering a diffusion planner with the extracted reward (docs/EXPERIMENTS.md section 2).</summary>
 internal static class LocomotionCommand
 {
     public static Command Create()

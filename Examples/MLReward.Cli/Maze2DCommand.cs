@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace MLReward.Cli;
 
-/// <summary><c>mlreward maze2d</c>: the Maze2D reward-map experiment (EXPERIMENTS.md section 1).</summary>
+/// <summary><c>mlreward maze2d</c>: the Maze2D reward-map experiment (docs/EXPERIMENTS.md section 1).</summary>
 internal static class Maze2DCommand
 {
     private static readonly string[] MazeNames = ["umaze", "medium", "large", "open"];

@@ -1,18 +1,16 @@
-using System.Diagnostics;
 using System.Globalization;
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
-/// Trains a <see cref="DiffusionModel"/>'s denoiser (METHOD.md): per step a batch of normalised samples drawn
+/// Trains a <see cref="DiffusionModel"/>'s denoiser (docs/METHOD.md section 2): per step a batch of normalised samples drawn
 /// uniformly with replacement, t uniform in {0..T-1}, x_t = q_sample(x0, t, eps), L2 between the network output and
 /// the target (x0 or eps), Adam on an online copy of the network, and Diffuser's EMA rule into the model's own
 /// denoiser, which therefore holds the EMA weights afterwards. All randomness (batch indices, t, noise) comes from one
-/// <see cref="torch.Generator"/> seeded with <see cref="DiffusionTrainingOptions.Seed"/>, drawn in a fixed order, so a
+/// <see cref="torch.Generator"/> seeded with <see cref="OptimizationOptions.Seed"/>, drawn in a fixed order, so a
 /// run is reproducible bit for bit and a checkpoint resumes exactly.
 /// </summary>
 public sealed class DiffusionTrainer
@@ -88,104 +86,36 @@ public sealed class DiffusionTrainer
         if (options.LossWeights is { } lossWeights && lossWeights.Length != model.Shape.Length)
             throw new ArgumentException($"{nameof(DiffusionTrainingOptions.LossWeights)} has {lossWeights.Length} entries but a sample of shape {model.Shape} has {model.Shape.Length}.", nameof(model));
         var networkOptions = DenoiserOptions.From(model.Denoiser);
-        int previousThreads = get_num_threads();
-        if (options.Threads > 0)
-            set_num_threads(options.Threads);
-        try
+        using var outer = NewDisposeScope();
+        var data = normalizedData.dtype == ScalarType.Float32 ? normalizedData : normalizedData.to(ScalarType.Float32);
+        long count = data.shape[0];
+        using var online = TorchRandom.Initialize(options.Seed, () => networkOptions.Create(model.Shape));
+        CopyWeights(model.Denoiser, online);
+        online.train();
+        var batchShape = model.Shape.BatchShape(options.BatchSize);
+        var diffusion = model.Diffusion;
+        using var weights = options.LossWeights is null ? null : tensor(options.LossWeights, model.Shape.BatchShape(1)).to(data.device);
+        Tensor StepLoss(int step, torch.Generator generator)
         {
-            using var outer = NewDisposeScope();
-            var data = normalizedData.dtype == ScalarType.Float32 ? normalizedData : normalizedData.to(ScalarType.Float32);
-            long count = data.shape[0];
-            using var generator = TorchRandom.Generator(options.Seed);
-            using var online = TorchRandom.Initialize(options.Seed, () => networkOptions.Create(model.Shape));
-            CopyWeights(model.Denoiser, online);
-            online.train();
-            var parameters = online.parameters().ToArray();
-            using var optimizer = new Adam(parameters, options.LearningRate);
-            var ema = new ExponentialMovingAverage(online, model.Denoiser, options.EmaDecay, options.EmaUpdateEvery, options.EmaStartStep);
-            string run = RunDescription(model, networkOptions, count, mask is not null);
-
-            var losses = new Queue<double>();
-            int start = 0;
-            var restoredElapsed = TimeSpan.Zero;
-            if (options.CheckpointPath is { } path && options.ResumeFromCheckpoint && File.Exists(path))
-            {
-                var state = TrainingCheckpoint.Load(path, run, generator, online, model.Denoiser, optimizer);
-                start = state.CompletedSteps;
-                restoredElapsed = state.Elapsed;
-                foreach (var loss in state.RecentLosses.TakeLast(options.LossAverageWindow))
-                    losses.Enqueue(loss);
-            }
-
-            var clock = Stopwatch.StartNew();
-            TimeSpan Elapsed() => restoredElapsed + clock.Elapsed;
-            int completed = start, lastSaved = start;
-            void Checkpoint()
-            {
-                if (options.CheckpointPath is null || completed == lastSaved)
-                    return;
-                TrainingCheckpoint.Save(options.CheckpointPath, run, new TrainingCheckpointState(completed, Elapsed(), losses.ToArray()),
-                    generator, online, model.Denoiser, optimizer);
-                lastSaved = completed;
-            }
-
-            var batchShape = model.Shape.BatchShape(options.BatchSize);
-            var diffusion = model.Diffusion;
-            using var weights = options.LossWeights is null ? null : tensor(options.LossWeights, model.Shape.BatchShape(1)).to(data.device);
-            for (int step = start; step < options.TrainingSteps; step++)
-            {
-                if (cancellationToken.IsCancellationRequested)
-                {
-                    Checkpoint();
-                    cancellationToken.ThrowIfCancellationRequested();
-                }
-                double lossValue;
-                using (var scope = NewDisposeScope())
-                {
-                    // Fixed draw order: batch indices, steps, noise.
-                    var index = randint(0, count, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
-                    var t = randint(0, diffusion.Steps, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
-                    var noise = randn(batchShape, ScalarType.Float32, data.device, generator: generator);
-                    var start0 = data.index_select(0, index);
-                    var noisy = diffusion.QSample(start0, t, noise);
-                    if (mask is not null)
-                        noisy = where(mask, start0, noisy);
-                    var prediction = online.call(noisy, t);
-                    if (mask is not null && diffusion.Target == PredictionTarget.Start)
-                        prediction = where(mask, start0, prediction);
-                    var target = diffusion.TrainingTarget(start0, noise);
-                    var loss = weights is null ? F.mse_loss(prediction, target) : prediction.sub(target).pow_(2).mul_(weights).mean();
-                    optimizer.zero_grad();
-                    loss.backward();
-                    if (options.GradientClipNorm > 0)
-                        nn.utils.clip_grad_norm_(parameters, options.GradientClipNorm);
-                    optimizer.step();
-                    lossValue = loss.item<float>();
-                }
-                ema.Step(step);
-                completed = step + 1;
-                losses.Enqueue(lossValue);
-                while (losses.Count > options.LossAverageWindow)
-                    losses.Dequeue();
-                if (!double.IsFinite(lossValue))
-                    throw new InvalidOperationException($"The diffusion loss became {lossValue} at step {completed}; lower the learning rate or set GradientClipNorm.");
-                if (completed % options.CheckpointEvery == 0)
-                    Checkpoint();
-                progress?.Report(new TrainingProgress(completed, options.TrainingSteps, lossValue, losses.Average(), Elapsed()));
-            }
-            Checkpoint();
-            // Diffuser's rule only copies every EmaUpdateEvery steps before EmaStartStep; a run that ends in that
-            // phase would otherwise keep weights up to EmaUpdateEvery - 1 steps old.
-            if (options.TrainingSteps > 0 && options.TrainingSteps - 1 < options.EmaStartStep)
-                ema.CopyFromOnline();
-            model.Denoiser.eval();
-            return new DiffusionTrainingResult(completed, start, losses.Count > 0 ? losses.Average() : double.NaN, Elapsed());
+            // Fixed draw order: batch indices, steps, noise.
+            var index = randint(0, count, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
+            var t = randint(0, diffusion.Steps, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
+            var noise = randn(batchShape, ScalarType.Float32, data.device, generator: generator);
+            var start0 = data.index_select(0, index);
+            var noisy = diffusion.QSample(start0, t, noise);
+            if (mask is not null)
+                noisy = where(mask, start0, noisy);
+            var prediction = online.call(noisy, t);
+            if (mask is not null && diffusion.Target == PredictionTarget.Start)
+                prediction = where(mask, start0, prediction);
+            var target = diffusion.TrainingTarget(start0, noise);
+            return weights is null ? F.mse_loss(prediction, target) : prediction.sub(target).pow_(2).mul_(weights).mean();
         }
-        finally
-        {
-            if (options.Threads > 0)
-                set_num_threads(previousThreads);
-        }
+
+        var outcome = OptimizationLoop.Run(options, RunDescription(model, networkOptions, count, mask is not null), online, model.Denoiser,
+            StepLoss, "diffusion", progress, cancellationToken);
+        model.Denoiser.eval();
+        return new DiffusionTrainingResult(outcome.CompletedSteps, outcome.ResumedFromStep, outcome.AverageLoss, outcome.Elapsed);
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> if <paramref name="data"/> is not a non-empty finite [N, ...shape] batch.</summary>

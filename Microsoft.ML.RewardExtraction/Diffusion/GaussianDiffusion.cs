@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
-/// The DDPM forward and reverse processes for one <see cref="NoiseSchedule"/> (METHOD.md): q_sample, the x0
+/// The DDPM forward and reverse processes for one <see cref="NoiseSchedule"/> (docs/METHOD.md section 2): q_sample, the x0
 /// estimate from a network output, the posterior mean and variance. Holds the tables as float32 tensors on
 /// one device; holds no network.
 /// </summary>

@@ -10,7 +10,7 @@ public enum NoiseScheduleKind
 }
 
 /// <summary>
-/// The DDPM tables for T discrete steps, computed in float64 (METHOD.md). Index t runs over 0..T-1 and
+/// The DDPM tables for T discrete steps, computed in float64 (docs/METHOD.md section 2). Index t runs over 0..T-1 and
 /// "abar_{t-1}" at t = 0 is 1, so the reverse step at t = 0 returns the clean estimate.
 /// </summary>
 public sealed class NoiseSchedule : IEquatable<NoiseSchedule>

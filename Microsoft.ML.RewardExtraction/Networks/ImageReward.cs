@@ -68,6 +68,26 @@ public sealed class ImageReward : RewardNetwork
     private readonly Linear head1;
     private readonly Linear head2;
 
+    /// <summary>Rebuilds an untrained network from what <see cref="SaveArchitecture"/> wrote (the registry's loader).</summary>
+    internal static ImageReward Load(SampleShape shape, BinaryReader architecture) => new(shape, ImageRewardOptions.Read(architecture));
+
+    /// <inheritdoc/>
+    public override string ArchitectureName => nameof(ImageReward);
+
+    /// <inheritdoc/>
+    public override string ArchitectureDescription
+    {
+        get
+        {
+            static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
+            var o = Options;
+            return $"channels {o.BaseChannels}, mults {List(o.ChannelMultipliers)}, time {o.TimeEmbeddingDimension}";
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void SaveArchitecture(BinaryWriter writer) => Options.Write(writer);
+
     /// <summary>Creates an image reward for images of <paramref name="shape"/> (parameters from torch's global generator;
     /// wrap in <see cref="TorchRandom.Initialize{T}"/> for a seeded initialisation).</summary>
     public ImageReward(SampleShape shape, ImageRewardOptions? options = null) : base(nameof(ImageReward), shape)

@@ -7,7 +7,7 @@ namespace Microsoft.ML.RewardExtraction;
 /// <summary>How per-window rewards are combined into one reward per trajectory.</summary>
 public enum RewardAggregation
 {
-    /// <summary>The mean over windows (METHOD.md: independent of the horizon).</summary>
+    /// <summary>The mean over windows (docs/METHOD.md section 6: independent of the horizon).</summary>
     Mean = 0,
     /// <summary>The sum over windows (the benchmark reference's state reward).</summary>
     Sum = 1,
@@ -26,7 +26,7 @@ public sealed class StateRewardOptions
     /// <summary>Nonlinearity of the hidden layers. Default <see cref="RewardActivation.Mish"/> (smooth input gradients).</summary>
     public RewardActivation Activation { get; init; } = RewardActivation.Mish;
 
-    /// <summary>How t is embedded. Default <see cref="RewardTimeEmbeddingKind.Learned"/>: sinusoidal(d) -> Linear(128) -> LeakyReLU -> Linear(d) (METHOD.md).</summary>
+    /// <summary>How t is embedded. Default <see cref="RewardTimeEmbeddingKind.Learned"/>: sinusoidal(d) -> Linear(128) -> LeakyReLU -> Linear(d) (docs/METHOD.md section 6).</summary>
     public RewardTimeEmbeddingKind TimeEmbedding { get; init; } = RewardTimeEmbeddingKind.Learned;
 
     /// <summary>Width d of the sinusoidal features (and of the learned embedding's output). Default 32.</summary>
@@ -35,10 +35,10 @@ public sealed class StateRewardOptions
     /// <summary>Hidden width of the learned time embedding (ignored for raw sinusoidal). Default 128.</summary>
     public int TimeEmbeddingHiddenSize { get; init; } = 128;
 
-    /// <summary>How window rewards are combined. Default <see cref="RewardAggregation.Mean"/> (METHOD.md).</summary>
+    /// <summary>How window rewards are combined. Default <see cref="RewardAggregation.Mean"/> (docs/METHOD.md section 6).</summary>
     public RewardAggregation Aggregation { get; init; } = RewardAggregation.Mean;
 
-    /// <summary>The benchmark's state reward (shared/bench/torch_reference.py): per state (window 1), hidden (256, 256),
+    /// <summary>The benchmark's state reward (the PyTorch reference's; docs/ARCHITECTURE.md section 7): per state (window 1), hidden (256, 256),
     /// Mish, raw sinusoidal embedding of width 32 concatenated to the state, summed over the horizon.
     /// For transition dimension 6 it has 76,033 parameters.</summary>
     public static StateRewardOptions Benchmark => new()
@@ -130,6 +130,26 @@ public sealed class StateReward : RewardNetwork
     private readonly Linear input_time;
     private readonly ModuleList<Linear> hidden;
     private readonly Linear output;
+
+    /// <summary>Rebuilds an untrained network from what <see cref="SaveArchitecture"/> wrote (the registry's loader).</summary>
+    internal static StateReward Load(SampleShape shape, BinaryReader architecture) => new(shape, StateRewardOptions.Read(architecture));
+
+    /// <inheritdoc/>
+    public override string ArchitectureName => nameof(StateReward);
+
+    /// <inheritdoc/>
+    public override string ArchitectureDescription
+    {
+        get
+        {
+            static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
+            var o = Options;
+            return $"window {o.Window}, hidden {List(o.HiddenSizes)}, {o.Activation}, time {o.TimeEmbedding}({o.TimeEmbeddingDimension}, {o.TimeEmbeddingHiddenSize}), {o.Aggregation}";
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void SaveArchitecture(BinaryWriter writer) => Options.Write(writer);
 
     /// <summary>Creates a state reward for trajectories of <paramref name="shape"/> (parameters from torch's global generator;
     /// wrap in <see cref="TorchRandom.Initialize{T}"/> for a seeded initialisation).</summary>

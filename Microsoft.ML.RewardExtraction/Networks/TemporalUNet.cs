@@ -6,7 +6,7 @@ using F = TorchSharp.torch.nn.functional;
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
-/// Diffuser's temporal U-Net for trajectories [B, H, D] (METHOD.md, shared/bench/torch_reference.py): widths
+/// Diffuser's temporal U-Net for trajectories [B, H, D] (docs/METHOD.md section 2; benchmark shape: docs/ARCHITECTURE.md section 7): widths
 /// <c>D -> dim*m_1 -> ... -> dim*m_L</c>; per level two residual temporal blocks (Conv1d k5 + GroupNorm(8) + Mish,
 /// the step embedding added after the first conv block through Mish -> Linear, a 1x1 conv on the residual path when
 /// the width changes) and a stride-2 Conv1d(3, 2, 1) downsampling except at the last level; two middle blocks;

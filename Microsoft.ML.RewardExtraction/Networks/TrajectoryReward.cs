@@ -73,6 +73,26 @@ public sealed class TrajectoryReward : RewardNetwork
     private readonly Linear head1;
     private readonly Linear head2;
 
+    /// <summary>Rebuilds an untrained network from what <see cref="SaveArchitecture"/> wrote (the registry's loader).</summary>
+    internal static TrajectoryReward Load(SampleShape shape, BinaryReader architecture) => new(shape, TrajectoryRewardOptions.Read(architecture));
+
+    /// <inheritdoc/>
+    public override string ArchitectureName => nameof(TrajectoryReward);
+
+    /// <inheritdoc/>
+    public override string ArchitectureDescription
+    {
+        get
+        {
+            static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
+            var o = Options;
+            return $"dim {o.Dimension}, mults {List(o.DimensionMultipliers)}, kernel {o.KernelSize}";
+        }
+    }
+
+    /// <inheritdoc/>
+    public override void SaveArchitecture(BinaryWriter writer) => Options.Write(writer);
+
     /// <summary>Creates a trajectory reward for trajectories of <paramref name="shape"/> (parameters from torch's global generator;
     /// wrap in <see cref="TorchRandom.Initialize{T}"/> for a seeded initialisation).</summary>
     public TrajectoryReward(SampleShape shape, TrajectoryRewardOptions? options = null) : base(nameof(TrajectoryReward), shape)

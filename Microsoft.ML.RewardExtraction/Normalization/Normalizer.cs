@@ -70,6 +70,24 @@ public abstract class Normalizer
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown normaliser kind."),
     };
 
+    /// <summary>Whether two normalisers map raw data to the same space: the same kind, shape and statistics (their saved bytes
+    /// are equal).</summary>
+    public static bool SameMapping(Normalizer a, Normalizer b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (ReferenceEquals(a, b))
+            return true;
+        static byte[] Bytes(Normalizer n)
+        {
+            using var stream = new MemoryStream();
+            using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+                n.Save(writer);
+            return stream.ToArray();
+        }
+        return Bytes(a).AsSpan().SequenceEqual(Bytes(b));
+    }
+
     /// <summary>Reads a normaliser written by <see cref="Save"/>, whatever its kind.</summary>
     /// <exception cref="InvalidDataException">The data are not a normaliser, are of an unknown kind, or are truncated.</exception>
     public static Normalizer Load(BinaryReader reader)

@@ -13,8 +13,10 @@ public sealed class RelativeRewardModel : IDisposable
     /// <summary>The persistence kind written in the header.</summary>
     public const string PersistenceKind = "RelativeReward";
 
-    /// <summary>The newest persistence version this code writes and reads.</summary>
-    public const int PersistenceVersion = 1;
+    /// <summary>The newest persistence version this code writes and reads. Version 2 records the reward network's architecture
+    /// name and type, so that any <see cref="RewardNetwork"/> loads (<see cref="RewardNetworkRegistry"/>); version 1 (built-in
+    /// networks only) still loads.</summary>
+    public const int PersistenceVersion = 2;
 
     /// <summary>Wraps a (trained) reward network.</summary>
     /// <param name="network">The reward network; the model owns it from now on (disposing the model disposes it).</param>
@@ -107,9 +109,9 @@ public sealed class RelativeRewardModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(t), t, $"The step must lie in 0..{DiffusionSteps - 1}.");
     }
 
-    /// <summary>Writes the model: <see cref="ModelHeader"/> (kind "RelativeReward", version 1), schedule, network architecture (kind, shape,
-    /// hyperparameters, dtype), then the network's weights as one <see cref="ModuleSerializer"/> block. The normaliser is not written.</summary>
-    /// <exception cref="NotSupportedException">The network is not one of the built-in reward networks.</exception>
+    /// <summary>Writes the model: <see cref="ModelHeader"/> (kind "RelativeReward", version 2), schedule, network architecture
+    /// descriptor (name, type, shape, the network's hyperparameter bytes, dtype), then the network's weights as one
+    /// <see cref="ModuleSerializer"/> block. The normaliser is not written.</summary>
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
@@ -137,9 +139,9 @@ public sealed class RelativeRewardModel : IDisposable
         RewardNetwork? network = null;
         try
         {
-            ModelHeader.Read(reader, PersistenceKind, PersistenceVersion);
+            int version = ModelHeader.Read(reader, PersistenceKind, PersistenceVersion);
             var schedule = NoiseSchedule.Load(reader);
-            network = RewardNetworkArchitecture.Read(reader, device ?? CPU);
+            network = RewardNetworkArchitecture.Read(reader, device ?? CPU, version);
             ModuleSerializer.ReadModule(reader, network, "reward network weights");
             return new RelativeRewardModel(network, schedule, normalizer);
         }

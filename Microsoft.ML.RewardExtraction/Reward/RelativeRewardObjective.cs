@@ -6,19 +6,22 @@ namespace Microsoft.ML.RewardExtraction;
 /// <summary>Where the reward's input gradient is taken in the relative reward objective.</summary>
 public enum GradientLocation
 {
-    /// <summary>At the base model's reverse mean u = mu_base(x_t, t) (METHOD.md default, the paper's trajectory experiments).</summary>
+    /// <summary>At the base model's reverse mean u = mu_base(x_t, t) (docs/METHOD.md default, the paper's trajectory experiments).</summary>
     BaseMean = 0,
     /// <summary>At the noisy sample u = x_t itself (the paper's image variant). The target is still mu_expert - mu_base.</summary>
     Current = 1,
 }
 
 /// <summary>
-/// The gradient-alignment objective of relative reward extraction (METHOD.md), for one batch of normalised clean
+/// The gradient-alignment objective of relative reward extraction (docs/METHOD.md), for one batch of normalised clean
 /// samples x0 with steps t and noise eps:
 /// x_t = q_sample(x0, t, eps); without gradients muB = mu_base(x_t, t), muE = mu_expert(x_t, t) (each model with its own
 /// x0 clamp); u = muB (or x_t) as a leaf that requires grad; r = R(u, t); g = d(sum r)/du with create_graph;
 /// loss = mean((g - (muE - muB))^2) + lambda * mean(r^2).
 /// The two diffusion models are frozen: they run under no_grad and their parameters receive no gradient.
+/// Optionally (docs/METHOD.md, "Reward training options"): a condition mask inpaints the known entries of the clean sample
+/// into x_t, u and both means (target 0 there); a loss mask restricts the mean to the entries the reward reads; per-sample
+/// weights balance the noise levels.
 /// </summary>
 public sealed class RelativeRewardObjective
 {
@@ -29,8 +32,10 @@ public sealed class RelativeRewardObjective
     /// <param name="gradientAt">Where the input gradient is taken.</param>
     /// <param name="magnitudePenalty">lambda &gt;= 0, the weight of mean(r^2) (0 = off).</param>
     /// <exception cref="ArgumentException">The models differ in shape or schedule, or the reward is built for another shape.</exception>
+    /// <param name="lossMask">1 (or true) on the entries the loss covers, shape [...shape] or [1, ...shape]; null = all.</param>
+    /// <param name="conditionMask">True on the entries known when sampling, shape [...shape] or [1, ...shape]; null = none.</param>
     public RelativeRewardObjective(DiffusionModel baseModel, DiffusionModel expertModel, RewardNetwork reward,
-        GradientLocation gradientAt = GradientLocation.BaseMean, double magnitudePenalty = 0)
+        GradientLocation gradientAt = GradientLocation.BaseMean, double magnitudePenalty = 0, Tensor? lossMask = null, Tensor? conditionMask = null)
     {
         ArgumentNullException.ThrowIfNull(baseModel);
         ArgumentNullException.ThrowIfNull(expertModel);
@@ -46,6 +51,26 @@ public sealed class RelativeRewardObjective
         Reward = reward;
         GradientAt = gradientAt;
         MagnitudePenalty = magnitudePenalty;
+        LossMask = lossMask is null ? null : SampleMask(baseModel.Shape, lossMask, nameof(lossMask)).to(ScalarType.Float32);
+        ConditionMask = conditionMask is null ? null : SampleMask(baseModel.Shape, conditionMask, nameof(conditionMask)).ne(0);
+        if (LossMask is not null && !(LossMask.sum().ToSingle() > 0))
+            throw new ArgumentException("The loss mask covers no entry.", nameof(lossMask));
+    }
+
+    /// <summary>The entries the loss covers ([1, ...shape], 0/1), or null for all.</summary>
+    public Tensor? LossMask { get; }
+
+    /// <summary>The entries known when sampling ([1, ...shape], boolean), or null.</summary>
+    public Tensor? ConditionMask { get; }
+
+    private static Tensor SampleMask(SampleShape shape, Tensor mask, string name)
+    {
+        var dims = shape.BatchShape(1);
+        if (mask.shape.SequenceEqual(dims.Skip(1)))
+            return mask.unsqueeze(0);
+        if (mask.shape.SequenceEqual(dims))
+            return mask.alias();
+        throw new ArgumentException($"The mask must have shape [{string.Join(", ", dims.Skip(1))}] or [{string.Join(", ", dims)}]; got [{string.Join(", ", mask.shape)}].", name);
     }
 
     /// <summary>The base model.</summary>
@@ -103,28 +128,55 @@ public sealed class RelativeRewardObjective
     /// <summary>
     /// The frozen half of <see cref="Loss"/>, computed without gradients: x_t = q_sample(x0, t, eps), the point u where the
     /// reward's gradient is taken (mu_base(x_t, t) or x_t) and the target mu_expert(x_t, t) - mu_base(x_t, t). It depends only
-    /// on the two frozen models, so it can be computed once and reused (<see cref="RewardTrainingOptions.TargetCachePoolSize"/>).
+    /// on the two frozen models, so it can be computed once and reused (<see cref="RewardTrainingOptions.TargetCachePoolSize"/>). With a
+    /// <see cref="ConditionMask"/> the known entries of x_t, u and both means are the clean sample's (target 0 there).
     /// </summary>
     public (Tensor At, Tensor Target) Targets(Tensor start, Tensor t, Tensor noise)
     {
         using (no_grad())
         {
             var current = BaseModel.Diffusion.QSample(start, t, noise);
-            var baseMean = BaseModel.ReverseMean(current, t);
-            var target = ExpertModel.ReverseMean(current, t).sub_(baseMean);
-            return (GradientAt == GradientLocation.BaseMean ? baseMean : current, target);
+            if (ConditionMask is null)
+            {
+                var baseMean = BaseModel.ReverseMean(current, t);
+                var target = ExpertModel.ReverseMean(current, t).sub_(baseMean);
+                return (GradientAt == GradientLocation.BaseMean ? baseMean : current, target);
+            }
+            // As the planner samples: the known entries are the clean sample's in x_t and in both means.
+            current = where(ConditionMask, start, current);
+            var conditionedBase = where(ConditionMask, start, BaseModel.ReverseMean(current, t));
+            var conditionedExpert = where(ConditionMask, start, ExpertModel.ReverseMean(current, t));
+            return (GradientAt == GradientLocation.BaseMean ? conditionedBase : current, conditionedExpert.sub_(conditionedBase));
         }
     }
 
     /// <summary>The differentiable half of <see cref="Loss"/>: r = R(u, t), g = d(sum r)/du with create_graph,
-    /// mean((g - target)^2) + lambda mean(r^2). <paramref name="at"/> must be a tensor without history (it is made a leaf that requires grad).</summary>
-    public Tensor LossAt(Tensor at, Tensor t, Tensor target)
+    /// mean((g - target)^2) + lambda mean(r^2), the mean taken over the entries of <see cref="LossMask"/> and weighted per
+    /// sample by <paramref name="weights"/> when given. <paramref name="at"/> must be a tensor without history (it is made a
+    /// leaf that requires grad).</summary>
+    /// <param name="at">The points u, [B, ...shape].</param>
+    /// <param name="t">Steps, [B] int64.</param>
+    /// <param name="target">mu_expert - mu_base, [B, ...shape].</param>
+    /// <param name="weights">Per-sample weights [B] of the squared error (e.g. noise-level balancing), or null.</param>
+    public Tensor LossAt(Tensor at, Tensor t, Tensor target, Tensor? weights = null)
     {
         // Leaves created under no_grad: no history to detach from, no copy needed.
         at.requires_grad_(true);
         var reward = Reward.call(at, t);
         var gradient = torch.autograd.grad(new[] { reward.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0];
-        var loss = nn.functional.mse_loss(gradient, target);
+        Tensor loss;
+        if (LossMask is null && weights is null)
+        {
+            loss = nn.functional.mse_loss(gradient, target);
+        }
+        else
+        {
+            var squared = (gradient - target).square();
+            var perSample = LossMask is null
+                ? squared.flatten(1).mean(new long[] { 1 })
+                : squared.mul(LossMask).flatten(1).sum(1).div(LossMask.sum());
+            loss = weights is null ? perSample.mean() : perSample.mul(weights).mean();
+        }
         if (MagnitudePenalty > 0)
             loss = loss + reward.square().mean() * MagnitudePenalty;
         return loss;

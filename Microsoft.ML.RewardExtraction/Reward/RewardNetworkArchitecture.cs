@@ -4,58 +4,77 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
-/// Writes and reads the architecture of the built-in reward networks (kind, sample shape, hyperparameters, dtype) so
-/// that an untrained network of the same architecture can be rebuilt before its weights are loaded, and makes fresh
-/// copies for EMA shadows.
+/// Writes and reads a reward network's architecture descriptor (name, type, sample shape, the network's own
+/// hyperparameters, dtype), so that an untrained network of the same architecture can be rebuilt through
+/// <see cref="RewardNetworkRegistry"/> before its weights are loaded, and makes fresh copies for EMA shadows.
 /// </summary>
 internal static class RewardNetworkArchitecture
 {
-    public const string StateKind = "StateReward";
-    public const string TrajectoryKind = "TrajectoryReward";
-    public const string ImageKind = "ImageReward";
+    /// <summary>The descriptor format written today (version 2 of <see cref="RelativeRewardModel"/>).</summary>
+    public const int DescriptorVersion = 2;
 
-    /// <summary>Throws <see cref="NotSupportedException"/> for reward networks other than the built-in ones.</summary>
-    public static string KindOf(RewardNetwork network) => network switch
-    {
-        StateReward => StateKind,
-        TrajectoryReward => TrajectoryKind,
-        ImageReward => ImageKind,
-        _ => throw new NotSupportedException(
-            $"Reward networks of type {network.GetType().Name} cannot be copied or saved; use {nameof(StateReward)}, {nameof(TrajectoryReward)} or {nameof(ImageReward)}."),
-    };
+    private const int MaxArchitectureBytes = 1 << 20;
 
+    /// <summary>
+    /// Binary format (descriptor version 2): string name; string assembly-qualified type name; shape
+    /// (<see cref="SampleShape.Save"/>); int32 n; n bytes written by <see cref="RewardNetwork.SaveArchitecture"/>; int32 dtype.
+    /// </summary>
     public static void Write(BinaryWriter writer, RewardNetwork network)
     {
-        writer.Write(KindOf(network));
+        string name = network.ArchitectureName;
+        if (string.IsNullOrWhiteSpace(name))
+            throw new InvalidOperationException($"{network.GetType().Name}.{nameof(RewardNetwork.ArchitectureName)} is empty; a saved reward network needs a name.");
+        using var buffer = new MemoryStream();
+        using (var inner = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true))
+            network.SaveArchitecture(inner);
+        if (buffer.Length > MaxArchitectureBytes)
+            throw new InvalidOperationException($"{network.GetType().Name}.{nameof(RewardNetwork.SaveArchitecture)} wrote {buffer.Length} bytes; an architecture descriptor holds at most {MaxArchitectureBytes} (weights are saved separately).");
+        writer.Write(name);
+        writer.Write(network.GetType().AssemblyQualifiedName ?? "");
         network.Shape.Save(writer);
-        switch (network)
-        {
-            case StateReward s: s.Options.Write(writer); break;
-            case TrajectoryReward r: r.Options.Write(writer); break;
-            case ImageReward i: i.Options.Write(writer); break;
-        }
+        writer.Write((int)buffer.Length);
+        writer.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
         writer.Write((int)ParameterType(network));
     }
 
-    /// <summary>Rebuilds an (untrained) network from what <see cref="Write"/> wrote; the caller loads its weights.</summary>
-    public static RewardNetwork Read(BinaryReader reader, Device device)
+    /// <summary>Rebuilds an (untrained) network from a descriptor of <paramref name="version"/> (1: built-in networks only,
+    /// their hyperparameters inline; 2: <see cref="Write"/>'s format); the caller loads its weights.</summary>
+    public static RewardNetwork Read(BinaryReader reader, Device device, int version = DescriptorVersion)
     {
-        string kind = reader.ReadString();
+        string name = reader.ReadString();
+        string? typeName = version >= 2 ? reader.ReadString() : null;
         var shape = SampleShape.Load(reader);
         RewardNetwork network;
         try
         {
-            network = kind switch
+            if (version >= 2)
             {
-                StateKind => new StateReward(shape, StateRewardOptions.Read(reader)),
-                TrajectoryKind => new TrajectoryReward(shape, TrajectoryRewardOptions.Read(reader)),
-                ImageKind => new ImageReward(shape, ImageRewardOptions.Read(reader)),
-                _ => throw new InvalidDataException($"Unknown reward network kind '{kind}' in model data."),
-            };
+                int length = reader.ReadInt32();
+                if (length is < 0 or > MaxArchitectureBytes)
+                    throw new InvalidDataException($"Invalid architecture length {length} for reward network '{name}' in model data.");
+                using var architecture = new BinaryReader(new MemoryStream(ModelHeader.ReadExactly(reader, length, $"the architecture of reward network '{name}'")));
+                network = RewardNetworkRegistry.Create(name, typeName, shape, architecture);
+                if (architecture.BaseStream.Position != length)
+                {
+                    network.Dispose();
+                    throw new InvalidDataException($"Reward network '{name}' read {architecture.BaseStream.Position} of its {length} architecture bytes; its loader does not match what it saved.");
+                }
+            }
+            else
+            {
+                if (name is not (nameof(StateReward) or nameof(TrajectoryReward) or nameof(ImageReward)))
+                    throw new InvalidDataException($"Unknown reward network kind '{name}' in model data.");
+                network = RewardNetworkRegistry.Create(name, null, shape, reader);
+            }
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or EndOfStreamException)
         {
-            throw new InvalidDataException($"Invalid {kind} hyperparameters in model data: {e.Message}", e);
+            throw new InvalidDataException($"Invalid {name} hyperparameters in model data: {e.Message}", e);
+        }
+        if (!network.Shape.Equals(shape))
+        {
+            network.Dispose();
+            throw new InvalidDataException($"The loader of reward network '{name}' built a network for {network.Shape}, but the model data are for {shape}.");
         }
         var dtype = (ScalarType)reader.ReadInt32();
         if (dtype is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16))
@@ -68,6 +87,7 @@ internal static class RewardNetworkArchitecture
     }
 
     /// <summary>A new network of the same architecture, dtype and device (weights as initialised; copy them if needed).</summary>
+    /// <exception cref="NotSupportedException">The network's architecture cannot be rebuilt (no loader, no loading constructor).</exception>
     public static RewardNetwork CreateLike(RewardNetwork network)
     {
         using var stream = new MemoryStream();
@@ -75,22 +95,19 @@ internal static class RewardNetworkArchitecture
             Write(writer, network);
         stream.Position = 0;
         using var reader = new BinaryReader(stream);
-        return Read(reader, DeviceOf(network));
+        try
+        {
+            return Read(reader, DeviceOf(network));
+        }
+        catch (InvalidDataException e)
+        {
+            throw new NotSupportedException($"A copy of the reward network {network.GetType().Name} cannot be built: {e.Message}", e);
+        }
     }
 
-    /// <summary>A readable one-line description of the architecture (kind, shape, hyperparameters, dtype).</summary>
+    /// <summary>A readable one-line description of the architecture (name, shape, hyperparameters, dtype).</summary>
     public static string Describe(RewardNetwork network)
-    {
-        static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
-        string options = network switch
-        {
-            StateReward s => $"window {s.Options.Window}, hidden {List(s.Options.HiddenSizes)}, {s.Options.Activation}, time {s.Options.TimeEmbedding}({s.Options.TimeEmbeddingDimension}, {s.Options.TimeEmbeddingHiddenSize}), {s.Options.Aggregation}",
-            TrajectoryReward r => $"dim {r.Options.Dimension}, mults {List(r.Options.DimensionMultipliers)}, kernel {r.Options.KernelSize}",
-            ImageReward i => $"channels {i.Options.BaseChannels}, mults {List(i.Options.ChannelMultipliers)}, time {i.Options.TimeEmbeddingDimension}",
-            _ => "",
-        };
-        return $"{KindOf(network)} {network.Shape} ({options}) {ParameterType(network)}";
-    }
+        => $"{network.ArchitectureName} {network.Shape} ({network.ArchitectureDescription}) {ParameterType(network)}";
 
     public static ScalarType ParameterType(nn.Module module)
     {

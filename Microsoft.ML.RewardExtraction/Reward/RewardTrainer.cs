@@ -5,19 +5,20 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
-/// Trains a relative reward network with <see cref="RelativeRewardObjective"/>: per step a batch of normalised clean
-/// samples (drawn with replacement), uniform steps t and Gaussian noise, all from one generator seeded with
-/// <see cref="RewardTrainingOptions.Seed"/>; Adam on the reward's parameters; an EMA copy of the reward (Diffuser's rule)
-/// that becomes the returned model. Same options, data, models and initial weights give identical results.
+/// Trains a relative reward network with <see cref="RelativeRewardObjective"/> (docs/METHOD.md): per step a batch of
+/// normalised clean samples (drawn with replacement), uniform steps t and Gaussian noise, all from one generator seeded
+/// with <see cref="OptimizationOptions.Seed"/> (or a batch of the target pool); Adam on the reward's parameters; an EMA
+/// copy of the reward (Diffuser's rule) that becomes the returned model. The options add a feature mask, conditioning,
+/// noise-level balancing and the target pool; a reference model can stand in for the base model in the difference.
+/// Same options, data, models and initial weights give identical results.
 /// </summary>
 public sealed class RewardTrainer
 {
-    private const int AverageWindow = 100;
-
-    /// <summary>Creates a trainer with <paramref name="options"/> (defaults when null).</summary>
+    /// <summary>Creates a trainer with <paramref name="options"/> (defaults when null), validated now.</summary>
     public RewardTrainer(RewardTrainingOptions? options = null)
     {
         Options = options ?? new RewardTrainingOptions();
+        Options.Validate();
     }
 
     /// <summary>The training settings.</summary>
@@ -25,29 +26,51 @@ public sealed class RewardTrainer
 
     /// <summary>
     /// Trains <paramref name="network"/> in place (it ends with the online weights) and returns a model holding a separate
-    /// EMA copy of it, the models' schedule and the base model's normaliser.
+    /// EMA copy of it, the models' schedule and the base model's normaliser. With a <see cref="RewardTrainingOptions.FeatureMask"/>
+    /// the returned model's network is a <see cref="FeatureMaskedReward"/> around that copy.
     /// </summary>
-    /// <param name="baseModel">The frozen base model (its forward process makes x_t; its normaliser is the data space).</param>
+    /// <param name="baseModel">The frozen base model (its normaliser is the data space of the data and of the returned reward).</param>
     /// <param name="expertModel">The frozen expert model: same shape and schedule as the base.</param>
-    /// <param name="network">A built-in reward network (<see cref="StateReward"/>, <see cref="TrajectoryReward"/>,
-    /// <see cref="ImageReward"/>) of the models' shape, typically freshly initialised.</param>
+    /// <param name="network">A reward network of the models' shape, typically freshly initialised; any
+    /// <see cref="RewardNetwork"/> whose architecture <see cref="RewardNetworkRegistry"/> can rebuild (for the EMA copy).</param>
     /// <param name="normalizedData">Training samples [N, ...shape], normalised with the base model's normaliser.</param>
     /// <param name="progress">Receives a report after every step.</param>
-    /// <param name="cancellationToken">Checked before every step.</param>
-    /// <exception cref="ArgumentException">Incompatible models or network, a wrong data shape, or NaN/Inf in the data (the
-    /// message names the first bad sample).</exception>
+    /// <param name="cancellationToken">Checked before every step; on cancellation a checkpoint is written when a path is set.</param>
+    /// <param name="referenceModel">Used in place of the base model in the difference (x_t, u = mu_ref, target mu_expert - mu_ref),
+    /// e.g. the base model fine-tuned on base data with the expert's settings, so that the difference reflects the data and not
+    /// the fine-tuning (docs/METHOD.md section 5). Same shape and schedule as the base and, like the expert, trained in the base
+    /// model's normalised space; null = the base model.</param>
+    /// <exception cref="ArgumentException">Incompatible models or network, masks of the wrong size, a wrong data shape, or
+    /// NaN/Inf in the data (the message names the first bad sample).</exception>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     public RelativeRewardModel Train(DiffusionModel baseModel, DiffusionModel expertModel, RewardNetwork network, Tensor normalizedData,
-        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, DiffusionModel? referenceModel = null)
     {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(normalizedData);
-        Options.Validate();
-        RewardNetworkArchitecture.KindOf(network ?? throw new ArgumentNullException(nameof(network)));
-        var objective = new RelativeRewardObjective(baseModel, expertModel, network, Options.GradientAt, Options.MagnitudePenalty);
+        Options.CheckShape(baseModel.Shape);
+        var difference = referenceModel ?? baseModel;
+        if (referenceModel is not null)
+            CheckReference(baseModel, referenceModel);
+        var trained = Options.FeatureMask is { } features && features.Any(f => !f) ? new FeatureMaskedReward(network, features) : network;
+        using var lossMask = trained is FeatureMaskedReward masked ? EntryMask(baseModel.Shape, masked.Features) : null;
+        using var conditionMask = Options.ConditionMask is { } condition ? tensor(condition).reshape(baseModel.Shape.BatchShape(1)) : null;
+        var objective = new RelativeRewardObjective(difference, expertModel, trained, Options.GradientAt, Options.MagnitudePenalty, lossMask, conditionMask);
         var data = PrepareData(baseModel.Shape, normalizedData, RewardNetworkArchitecture.ParameterType(network));
         try
         {
-            return TrainCore(objective, network, data, progress, cancellationToken);
+            var shadow = RewardNetworkArchitecture.CreateLike(trained);
+            try
+            {
+                TrainCore(objective, trained, shadow, data, progress, cancellationToken);
+                return new RelativeRewardModel(shadow, baseModel.Diffusion.Schedule, baseModel.Normalizer);
+            }
+            catch
+            {
+                shadow.Dispose();
+                throw;
+            }
         }
         finally
         {
@@ -56,113 +79,69 @@ public sealed class RewardTrainer
         }
     }
 
-    private RelativeRewardModel TrainCore(RelativeRewardObjective objective, RewardNetwork network, Tensor data,
+    private static void CheckReference(DiffusionModel baseModel, DiffusionModel referenceModel)
+    {
+        try
+        {
+            RelativeRewardObjective.CheckCompatible(baseModel, referenceModel);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(e.Message.Replace("expert", "reference"), nameof(referenceModel), e);
+        }
+    }
+
+    /// <summary>The per-feature flags spread over a whole sample: [1, ...shape], 1 on the entries of the features read.</summary>
+    private static Tensor EntryMask(SampleShape shape, IReadOnlyList<bool> features)
+    {
+        var values = tensor(features.Select(f => f ? 1f : 0f).ToArray());
+        var perFeature = shape.Kind == SampleShapeKind.Image ? values.reshape(shape.FeatureCount, 1, 1) : values;
+        using var ones = torch.ones(shape.BatchShape(1));
+        return ones.mul(perFeature);
+    }
+
+    private void TrainCore(RelativeRewardObjective objective, RewardNetwork network, RewardNetwork shadow, Tensor data,
         IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         var options = Options;
         var baseModel = objective.BaseModel;
         var device = baseModel.Diffusion.Device;
-        var schedule = baseModel.Diffusion.Schedule;
-        int steps = schedule.Steps;
+        int steps = baseModel.Diffusion.Steps;
         long count = data.shape[0];
         network.to(device);
         network.train();
-
-        var shadow = RewardNetworkArchitecture.CreateLike(network);
-        try
+        if (objective.LossMask is not null)
+            objective.LossMask.to(device);
+        var batchShape = baseModel.Shape.BatchShape(options.BatchSize);
+        using var cache = options.TargetCachePoolSize > 0
+            ? new TargetCache(objective, data, options.TargetCachePoolSize, options.TargetCacheRefreshEvery, options.Seed, device, options.BalanceNoiseLevels)
+            : null;
+        Tensor StepLoss(int step, torch.Generator generator)
         {
-            var ema = new ExponentialMovingAverage(network, shadow, options.EmaDecay, options.EmaUpdateEvery, options.EmaStartStep);
-            ema.CopyFromOnline();
-            var parameters = network.parameters().ToArray();
-            using var optimizer = new Adam(parameters, options.LearningRate);
-            using var generator = TorchRandom.Generator(options.Seed);
-
-            string run = RunDescription(network, schedule, count);
-            int firstStep = 0;
-            var recent = new Queue<double>(AverageWindow);
-            double recentSum = 0;
-            var before = TimeSpan.Zero;
-            if (options.ResumeFromCheckpoint && options.CheckpointPath is not null && File.Exists(options.CheckpointPath))
+            if (cache is not null)
             {
-                var state = TrainingCheckpoint.Load(options.CheckpointPath, run, generator, network, shadow, optimizer);
-                firstStep = state.CompletedSteps;
-                before = state.Elapsed;
-                foreach (var loss in state.RecentLosses.TakeLast(AverageWindow))
-                {
-                    recent.Enqueue(loss);
-                    recentSum += loss;
-                }
+                cache.Prepare(step);
+                // Only the batch's pool rows are drawn from the batch generator; the pool has its own.
+                var rows = randint(0, cache.Size, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
+                var (at, steps0, target, weight) = cache.Batch(rows);
+                return objective.LossAt(at, steps0, target, weight);
             }
-
-            var batchShape = baseModel.Shape.BatchShape(options.BatchSize);
-            using var cache = options.TargetCachePoolSize > 0
-                ? new TargetCache(objective, data, options.TargetCachePoolSize, options.TargetCacheRefreshEvery, options.Seed, device)
-                : null;
-            var clock = Stopwatch.StartNew();
-            for (int step = firstStep; step < options.TrainingSteps; step++)
+            var index = randint(0, count, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
+            var t = randint(0, steps, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
+            var noise = randn(batchShape, dtype: data.dtype, generator: generator);
+            var start = data.index_select(0, index);
+            if (device.type != DeviceType.CPU)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                double lossValue;
-                cache?.Prepare(step);
-                using (var scope = NewDisposeScope())
-                {
-                    Tensor loss;
-                    if (cache is not null)
-                    {
-                        // Only the batch's pool rows are drawn from the batch generator; the pool has its own.
-                        var rows = randint(0, cache.Size, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
-                        var (at, steps0, target) = cache.Batch(rows);
-                        loss = objective.LossAt(at, steps0, target);
-                    }
-                    else
-                    {
-                        var index = randint(0, count, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
-                        var t = randint(0, steps, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
-                        var noise = randn(batchShape, dtype: data.dtype, generator: generator);
-                        var start = data.index_select(0, index);
-                        if (device.type != DeviceType.CPU)
-                        {
-                            start = start.to(device);
-                            t = t.to(device);
-                            noise = noise.to(device);
-                        }
-                        loss = objective.Loss(start, t, noise);
-                    }
-                    optimizer.zero_grad();
-                    loss.backward();
-                    if (options.GradientClipNorm > 0)
-                    {
-                        var withGradient = parameters.Where(p => p.grad is not null).ToArray();
-                        if (withGradient.Length > 0)
-                            nn.utils.clip_grad_norm_(withGradient, options.GradientClipNorm);
-                    }
-                    optimizer.step();
-                    lossValue = loss.ToDouble();
-                }
-                ema.Step(step);
-                if (!double.IsFinite(lossValue))
-                    throw new InvalidOperationException($"The relative reward loss became {lossValue} at step {step + 1}; lower the learning rate or set a gradient clip norm.");
-
-                if (recent.Count == AverageWindow)
-                    recentSum -= recent.Dequeue();
-                recent.Enqueue(lossValue);
-                recentSum += lossValue;
-                progress?.Report(new TrainingProgress(step + 1, options.TrainingSteps, lossValue, recentSum / recent.Count, before + clock.Elapsed));
-
-                bool last = step + 1 == options.TrainingSteps;
-                if (options.CheckpointPath is not null && (last || (options.CheckpointEvery > 0 && (step + 1) % options.CheckpointEvery == 0)))
-                    TrainingCheckpoint.Save(options.CheckpointPath, run, new TrainingCheckpointState(step + 1, before + clock.Elapsed, recent.ToArray()),
-                        generator, network, shadow, optimizer);
+                start = start.to(device);
+                t = t.to(device);
+                noise = noise.to(device);
             }
-            if (options.TrainingSteps - 1 < options.EmaStartStep)
-                ema.CopyFromOnline();   // still in the plain-copy phase: return the final weights, not a copy up to 9 steps old
-            return new RelativeRewardModel(shadow, schedule, baseModel.Normalizer);
+            return objective.Loss(start, t, noise);
         }
-        catch
-        {
-            shadow.Dispose();
-            throw;
-        }
+
+        OptimizationLoop.Run(options, RunDescription(network, baseModel.Diffusion.Schedule, count), network, shadow, StepLoss,
+            "relative reward", progress, cancellationToken);
+        shadow.eval();
     }
 
     private static Tensor PrepareData(SampleShape shape, Tensor data, ScalarType dtype)
@@ -196,10 +175,13 @@ public sealed class RewardTrainer
     private string RunDescription(RewardNetwork network, NoiseSchedule schedule, long count)
     {
         var o = Options;
+        static string Flags(bool[]? flags) => flags is null ? "" : string.Concat(flags.Select(f => f ? '1' : '0'));
         return FormattableString.Invariant(
             $"RelativeReward; network {RewardNetworkArchitecture.Describe(network)}; schedule {schedule}; data {count}; batch {o.BatchSize}; lr {o.LearningRate:R}; ") +
             FormattableString.Invariant(
             $"at {o.GradientAt}; lambda {o.MagnitudePenalty:R}; ema {o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; clip {o.GradientClipNorm:R}; seed {o.Seed}") +
-            (o.TargetCachePoolSize > 0 ? FormattableString.Invariant($"; target cache {o.TargetCachePoolSize}/{o.TargetCacheRefreshEvery}") : "");
+            (o.TargetCachePoolSize > 0 ? FormattableString.Invariant($"; target cache {o.TargetCachePoolSize}/{o.TargetCacheRefreshEvery}") : "") +
+            (o.BalanceNoiseLevels ? "; balanced" : "") +
+            (o.ConditionMask is null ? "" : $"; condition {Flags(o.ConditionMask)}");
     }
 }

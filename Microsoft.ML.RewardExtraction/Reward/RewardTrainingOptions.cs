@@ -1,18 +1,16 @@
 namespace Microsoft.ML.RewardExtraction;
 
-/// <summary>Settings of <see cref="RewardTrainer"/>. Defaults are CPU-sized; the paper's GPU runs used
-/// 50k-100k steps at batch 128-256 (METHOD.md).</summary>
-public sealed class RewardTrainingOptions
+/// <summary>
+/// Settings of <see cref="RewardTrainer"/>: the shared optimisation settings (defaults: 2000 steps of 64, CPU-sized; the
+/// paper's GPU runs used 50k-100k steps at batch 128-256, docs/METHOD.md) and what the relative reward objective fits.
+/// Every setting's default gives the plain objective of docs/METHOD.md.
+/// </summary>
+public sealed class RewardTrainingOptions : OptimizationOptions
 {
-    /// <summary>Optimiser steps. Default 2000.</summary>
-    public int TrainingSteps { get; set; } = 2000;
-
-    /// <summary>Samples per step (drawn with replacement). Default 64.</summary>
-    public int BatchSize { get; set; } = 64;
-
-    /// <summary>Adam learning rate. Default 2e-4: the paper's locomotion value (the larger of its two settings, 5e-5 and
-    /// 2e-4), because CPU runs take 10-50x fewer steps than its 100k.</summary>
-    public double LearningRate { get; set; } = 2e-4;
+    /// <summary>Creates the default settings.</summary>
+    public RewardTrainingOptions() : base(trainingSteps: 2000, batchSize: 64)
+    {
+    }
 
     /// <summary>Where the reward's input gradient is taken. Default <see cref="GradientLocation.BaseMean"/>.</summary>
     public GradientLocation GradientAt { get; set; } = GradientLocation.BaseMean;
@@ -20,72 +18,84 @@ public sealed class RewardTrainingOptions
     /// <summary>lambda, weight of the reward magnitude penalty mean(r^2). Default 0 (off, as the paper).</summary>
     public double MagnitudePenalty { get; set; }
 
-    /// <summary>EMA decay of the reward weights. Default 0.995 (Diffuser).</summary>
-    public double EmaDecay { get; set; } = 0.995;
-
-    /// <summary>Steps between EMA updates. Default 10 (Diffuser).</summary>
-    public int EmaUpdateEvery { get; set; } = 10;
-
-    /// <summary>Before this step the EMA weights are a plain copy of the online weights. Default 2000 (Diffuser). When
-    /// training ends before this step, the returned weights are the final online weights.</summary>
-    public int EmaStartStep { get; set; } = 2000;
-
-    /// <summary>Seed of the generator that draws batches, steps and noise. Default 0.</summary>
-    public long Seed { get; set; }
-
-    /// <summary>Maximum global L2 norm of the parameter gradient; 0 = no clipping (the default, as the paper).</summary>
-    public double GradientClipNorm { get; set; }
-
-    /// <summary>File for periodic checkpoints (online and EMA weights, Adam state, generator state); null = none.</summary>
-    public string? CheckpointPath { get; set; }
-
-    /// <summary>Steps between checkpoints (0 = only at the end when <see cref="CheckpointPath"/> is set). Default 0.</summary>
-    public int CheckpointEvery { get; set; }
-
-    /// <summary>When true and <see cref="CheckpointPath"/> exists, training resumes from it (the result equals an
-    /// uninterrupted run with the same options). Default false.</summary>
-    public bool ResumeFromCheckpoint { get; set; }
+    /// <summary>
+    /// The features the reward reads and is fitted on: one flag per feature of a transition (trajectories: the transition
+    /// dimension D, e.g. only the position of [action, position, velocity]) or per channel (images). The trained network
+    /// sees the other features as zero (it is wrapped in a <see cref="FeatureMaskedReward"/>, so its gradient there is
+    /// zero), and the loss is the mean squared error over the read entries only. Null or all true (default) = every feature.
+    /// </summary>
+    public bool[]? FeatureMask { get; set; }
 
     /// <summary>
-    /// Target cache (opt-in; 0 = off = the exact method). The base and expert models are frozen, so for a pool of this many
-    /// (x0, t, noise) triples the regression input u and target mu_expert - mu_base can be computed once and reused: each
-    /// step then draws its batch from the pool (with replacement) and runs only the reward network, without the two
-    /// diffusion-model forwards. The pool is rebuilt every <see cref="TargetCacheRefreshEvery"/> steps. This changes the
-    /// sampling of the objective (a finite pool instead of fresh draws), so results differ from the exact mode. Default 0.
+    /// Conditioning by inpainting, as the planner samples: one flag per entry of a sample (row-major over the sample shape),
+    /// true where the value is known when sampling (e.g. the first observation, see <see cref="FirstObservationCondition"/>).
+    /// Those entries of x_t are set to the clean sample's values before the two models' means are taken, and those entries of
+    /// u and of both means too, so their target is 0. Null (default) = unconditioned.
+    /// </summary>
+    public bool[]? ConditionMask { get; set; }
+
+    /// <summary>
+    /// Noise-level balancing (needs the target pool): each sample's squared error is divided by the pool's mean squared
+    /// target at its step t (over the read features), with the weights scaled to mean 1 over the pool, so every noise level
+    /// counts alike. Per t the minimiser is unchanged. Default false.
+    /// </summary>
+    public bool BalanceNoiseLevels { get; set; }
+
+    /// <summary>
+    /// Target pool (0 = off = the exact method, the default). The base and expert models are frozen, so for a pool of this
+    /// many (x0, t, noise) draws the regression input u and target mu_expert - mu_base are computed once and reused: each
+    /// step draws its batch from the pool (with replacement) and runs only the reward network. The pool is rebuilt every
+    /// <see cref="TargetCacheRefreshEvery"/> steps. A finite pool instead of fresh draws changes the sampling of the
+    /// objective, so results differ from the exact mode.
     /// </summary>
     public int TargetCachePoolSize { get; set; }
 
-    /// <summary>Steps between rebuilds of the target cache's pool (0 = build it once). Pool number r = step / K is drawn
-    /// from its own generator seeded with <see cref="Seed"/> and r, so a resumed run rebuilds exactly the same pool.
-    /// Ignored when <see cref="TargetCachePoolSize"/> is 0. Default 1000.</summary>
+    /// <summary>Steps between rebuilds of the target pool (0 = build it once). Pool number r = step / K is drawn from its
+    /// own generator seeded with <see cref="OptimizationOptions.Seed"/> and r, so a resumed run rebuilds exactly the same
+    /// pool. Ignored when <see cref="TargetCachePoolSize"/> is 0. Default 1000.</summary>
     public int TargetCacheRefreshEvery { get; set; } = 1000;
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid training setting.</summary>
-    public void Validate()
+    /// <summary>A <see cref="ConditionMask"/> that marks the first observation of a trajectory of [action, observation]
+    /// rows: entries actionSize..D-1 of the first step (what a planner knows when it starts planning).</summary>
+    public static bool[] FirstObservationCondition(int horizon, int transitionDimension, int actionSize)
     {
-        if (TrainingSteps < 1)
-            throw new ArgumentOutOfRangeException(nameof(TrainingSteps), TrainingSteps, "Training needs at least one step.");
-        if (BatchSize < 1)
-            throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "The batch size must be positive.");
-        if (!(LearningRate > 0) || double.IsInfinity(LearningRate))
-            throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "The learning rate must be a finite number > 0.");
+        ArgumentOutOfRangeException.ThrowIfLessThan(horizon, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(transitionDimension, 1);
+        if (actionSize < 0 || actionSize >= transitionDimension)
+            throw new ArgumentOutOfRangeException(nameof(actionSize), actionSize, $"The action size must lie in [0, {transitionDimension - 1}] (the transition dimension is {transitionDimension}).");
+        var mask = new bool[horizon * transitionDimension];
+        Array.Fill(mask, true, actionSize, transitionDimension - actionSize);
+        return mask;
+    }
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid training setting.</summary>
+    public override void Validate()
+    {
+        base.Validate();
         if (!Enum.IsDefined(GradientAt))
             throw new ArgumentOutOfRangeException(nameof(GradientAt), GradientAt, "Unknown gradient location.");
         if (!(MagnitudePenalty >= 0) || double.IsInfinity(MagnitudePenalty))
-            throw new ArgumentOutOfRangeException(nameof(MagnitudePenalty), MagnitudePenalty, "The magnitude penalty must be a finite number >= 0.");
-        if (!(EmaDecay >= 0 && EmaDecay <= 1))
-            throw new ArgumentOutOfRangeException(nameof(EmaDecay), EmaDecay, "The EMA decay must lie in [0, 1].");
-        if (EmaUpdateEvery < 1)
-            throw new ArgumentOutOfRangeException(nameof(EmaUpdateEvery), EmaUpdateEvery, "The EMA update interval must be at least 1.");
-        if (EmaStartStep < 0)
-            throw new ArgumentOutOfRangeException(nameof(EmaStartStep), EmaStartStep, "The EMA start step must be >= 0.");
-        if (!(GradientClipNorm >= 0) || double.IsInfinity(GradientClipNorm))
-            throw new ArgumentOutOfRangeException(nameof(GradientClipNorm), GradientClipNorm, "The gradient clip norm must be a finite number >= 0 (0 = off).");
-        if (CheckpointEvery < 0)
-            throw new ArgumentOutOfRangeException(nameof(CheckpointEvery), CheckpointEvery, "The checkpoint interval must be >= 0.");
+            throw new ArgumentOutOfRangeException(nameof(MagnitudePenalty), MagnitudePenalty, "MagnitudePenalty must be a finite number >= 0.");
+        if (FeatureMask is { } features && (features.Length == 0 || !features.Any(f => f)))
+            throw new ArgumentOutOfRangeException(nameof(FeatureMask), features.Length == 0 ? "FeatureMask is empty; use null to read every feature."
+                : "FeatureMask selects no feature; the reward must read at least one.");
+        if (ConditionMask is { Length: 0 })
+            throw new ArgumentOutOfRangeException(nameof(ConditionMask), "ConditionMask is empty; use null for no conditioning.");
         if (TargetCachePoolSize < 0)
-            throw new ArgumentOutOfRangeException(nameof(TargetCachePoolSize), TargetCachePoolSize, "The target cache pool size must be >= 0 (0 = off).");
+            throw new ArgumentOutOfRangeException(nameof(TargetCachePoolSize), TargetCachePoolSize, "TargetCachePoolSize must be >= 0 (0 = off).");
         if (TargetCacheRefreshEvery < 0)
-            throw new ArgumentOutOfRangeException(nameof(TargetCacheRefreshEvery), TargetCacheRefreshEvery, "The target cache refresh interval must be >= 0 (0 = never).");
+            throw new ArgumentOutOfRangeException(nameof(TargetCacheRefreshEvery), TargetCacheRefreshEvery, "TargetCacheRefreshEvery must be >= 0 (0 = never).");
+        if (BalanceNoiseLevels && TargetCachePoolSize == 0)
+            throw new ArgumentOutOfRangeException(nameof(BalanceNoiseLevels), BalanceNoiseLevels, "BalanceNoiseLevels weighs each step by the target pool's mean squared target at it; set TargetCachePoolSize > 0.");
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless the masks fit samples of <paramref name="shape"/>.</summary>
+    public void CheckShape(SampleShape shape)
+    {
+        int features = shape.FeatureCount;
+        if (FeatureMask is { } mask && mask.Length != features)
+            throw new ArgumentException($"{nameof(FeatureMask)} has {mask.Length} flags but a sample of shape {shape} has {features} {(shape.Kind == SampleShapeKind.Image ? "channels" : "features per transition")}.", nameof(FeatureMask));
+        if (ConditionMask is { } condition && condition.Length != shape.Length)
+            throw new ArgumentException($"{nameof(ConditionMask)} has {condition.Length} flags but a sample of shape {shape} has {shape.Length} entries.", nameof(ConditionMask));
     }
 }

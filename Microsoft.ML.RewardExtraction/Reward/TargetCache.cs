@@ -23,10 +23,15 @@ internal sealed class TargetCache : IDisposable
     private Tensor? _at;
     private Tensor? _target;
     private Tensor? _steps;
+    private Tensor? _stepWeights;
     private long _pool = -1;
 
-    public TargetCache(RelativeRewardObjective objective, Tensor data, int size, int refreshEvery, long seed, Device device)
+    /// <summary>A pool of <paramref name="size"/> draws from <paramref name="data"/>, rebuilt every <paramref name="refreshEvery"/>
+    /// steps (0 = never), its draws seeded from <paramref name="seed"/>, its tensors on <paramref name="device"/>; with
+    /// <paramref name="balanceSteps"/> batches also carry noise-level weights (<see cref="RewardTrainingOptions.BalanceNoiseLevels"/>).</summary>
+    public TargetCache(RelativeRewardObjective objective, Tensor data, int size, int refreshEvery, long seed, Device device, bool balanceSteps = false)
     {
+        BalanceSteps = balanceSteps;
         _objective = objective;
         _data = data;
         _size = size;
@@ -34,6 +39,9 @@ internal sealed class TargetCache : IDisposable
         _seed = seed;
         _device = device;
     }
+
+    /// <summary>Whether batches carry noise-level weights.</summary>
+    public bool BalanceSteps { get; }
 
     /// <summary>Pool size P.</summary>
     public int Size => _size;
@@ -48,14 +56,37 @@ internal sealed class TargetCache : IDisposable
         _pool = pool;
     }
 
-    /// <summary>Rows <paramref name="index"/> ([B] int64 in 0..P-1) of the pool: (u, t, target), fresh tensors of the caller's scope.</summary>
-    public (Tensor At, Tensor T, Tensor Target) Batch(Tensor index)
+    /// <summary>Rows <paramref name="index"/> ([B] int64 in 0..P-1) of the pool: (u, t, target, weight), fresh tensors of the
+    /// caller's scope; weight is null unless <see cref="BalanceSteps"/>.</summary>
+    public (Tensor At, Tensor T, Tensor Target, Tensor? Weight) Batch(Tensor index)
     {
         if (_at is null || _target is null || _steps is null)
             throw new InvalidOperationException("The target cache has not been built.");
         if (index.device != _device)
             index = index.to(_device);
-        return (_at.index_select(0, index), _steps.index_select(0, index), _target.index_select(0, index));
+        var steps = _steps.index_select(0, index);
+        return (_at.index_select(0, index), steps, _target.index_select(0, index), _stepWeights?.index_select(0, steps));
+    }
+
+    /// <summary>
+    /// Noise-level weights [T]: per step t, 1 / the pool's mean squared target at t (over the loss mask's entries), scaled so
+    /// that the mean weight over the pool's samples is 1. Steps the pool never drew get the largest weight.
+    /// </summary>
+    internal static Tensor StepWeights(Tensor steps, Tensor target, Tensor? lossMask, int stepCount)
+    {
+        using var scope = NewDisposeScope();
+        var squared = target.square();
+        var perSample = (lossMask is null ? squared.flatten(1).mean(new long[] { 1 }) : squared.mul(lossMask).flatten(1).sum(1).div(lossMask.sum()))
+            .to(ScalarType.Float64).cpu();
+        var stepsCpu = steps.cpu();
+        var sum = zeros(stepCount, ScalarType.Float64).index_add_(0, stepsCpu, perSample, 1.0);
+        var count = zeros(stepCount, ScalarType.Float64).index_add_(0, stepsCpu, ones_like(perSample), 1.0);
+        var meanSquare = sum / count.clamp_min(1);
+        var positive = meanSquare[meanSquare.gt(0)];
+        double floor = positive.numel() > 0 ? positive.min().ToDouble() : 1.0;
+        var weight = 1.0 / meanSquare.clamp_min(floor);
+        weight = weight / weight.index_select(0, stepsCpu).mean();
+        return weight.to(target.dtype).to(target.device).MoveToOuterDisposeScope();
     }
 
     /// <summary>Seed of pool number <paramref name="pool"/>: the training seed and r mixed, so pools differ from each other
@@ -95,6 +126,8 @@ internal sealed class TargetCache : IDisposable
             at.narrow(0, first, rows).copy_(u);
             target.narrow(0, first, rows).copy_(y);
         }
+        if (BalanceSteps)
+            _stepWeights = StepWeights(onDevice, target, _objective.LossMask, steps).DetachFromDisposeScope();
         _at = at.DetachFromDisposeScope();
         _target = target.DetachFromDisposeScope();
         _steps = onDevice.DetachFromDisposeScope();
@@ -105,7 +138,8 @@ internal sealed class TargetCache : IDisposable
         _at?.Dispose();
         _target?.Dispose();
         _steps?.Dispose();
-        _at = _target = _steps = null;
+        _stepWeights?.Dispose();
+        _at = _target = _steps = _stepWeights = null;
     }
 
     public void Dispose() => Release();

@@ -32,7 +32,7 @@ public sealed class GuidanceOptions
 }
 
 /// <summary>
-/// Ancestral sampling from a base diffusion model steered by a relative reward (classifier guidance, METHOD.md).
+/// Ancestral sampling from a base diffusion model steered by a relative reward (classifier guidance, docs/METHOD.md section 7).
 /// From x_T ~ N(0, I) (condition applied), for t = T-1..0: if guiding at t (scale != 0, t &gt;= t_stopgrad), repeat
 /// <see cref="GuidanceOptions.GuideSteps"/> times: g = dR/dx (x, t) (times the posterior variance if asked),
 /// x &lt;- x + scale g, re-apply the condition; then x &lt;- mu_base(x, t) + std_t z (no noise, and no draw, at t = 0) and

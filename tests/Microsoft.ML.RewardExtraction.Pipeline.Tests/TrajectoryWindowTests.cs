@@ -12,6 +12,7 @@ public class TrajectoryWindowTests
         ShortEpisodeHandling shortEpisodes = ShortEpisodeHandling.Skip, InvalidValueHandling invalid = InvalidValueHandling.Error)
         => ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
         {
+            OutputColumnName = "Trajectory",
             EpisodeColumnName = "Episode",
             FeatureColumnNames = Features,
             Horizon = horizon,

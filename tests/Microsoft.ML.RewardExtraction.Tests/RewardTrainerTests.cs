@@ -252,19 +252,38 @@ public class RewardTrainerTests
 
     private static int FindHiddenWidth(byte[] bytes)
     {
-        // "StateReward" kind string, shape (kind, rank, 4, 2), window 1, count 1, width 8.
+        // Descriptor: name "StateReward", type name, shape (kind, rank, 4, 2), architecture length, window 1, count 1, width 8.
         var marker = System.Text.Encoding.UTF8.GetBytes("StateReward");
-        int at = bytes.AsSpan().IndexOf(marker) + marker.Length;
-        return at + 4 * 4 + 4 + 4;
+        using var reader = new BinaryReader(new MemoryStream(bytes));
+        reader.BaseStream.Position = bytes.AsSpan().IndexOf(marker) - 1;
+        Assert.Equal("StateReward", reader.ReadString());
+        Assert.Contains(nameof(StateReward), reader.ReadString());
+        return (int)reader.BaseStream.Position + 4 * 4 + 4 + 4 + 4;
     }
 
     [Fact]
-    public void CustomRewardNetworksCannotBeSaved()
+    public void CustomRewardNetworksSaveAndLoadOnceTheirLoaderIsRegistered()
     {
         var schedule = NoiseSchedule.Cosine(10);
         using var model = new RelativeRewardModel(new AnalyticLinearReward(Shape, schedule, A, B, Std), schedule);
         using var stream = new MemoryStream();
-        Assert.Throws<NotSupportedException>(() => model.Save(stream));
+        model.Save(stream);
+        string name = typeof(AnalyticLinearReward).FullName!;
+        // No loader and no (SampleShape, BinaryReader) constructor: the error says what to do.
+        stream.Position = 0;
+        var e = Assert.Throws<InvalidDataException>(() => RelativeRewardModel.Load(stream));
+        Assert.Contains($"RewardNetworkRegistry.Register(\"{name}\"", e.Message);
+        Assert.Contains("(SampleShape shape, BinaryReader architecture)", e.Message);
+
+        RewardNetworkRegistry.Register(name, (shape, _) => new AnalyticLinearReward(shape, schedule, A, B, Std));
+        stream.Position = 0;
+        using var loaded = RelativeRewardModel.Load(stream);
+        Assert.IsType<AnalyticLinearReward>(loaded.Network);
+        using var x = randn(5, 4, 2, generator: TorchRandom.Generator(3));
+        using var expected = model.Score(x, 2);
+        using var actual = loaded.Score(x, 2);
+        Assert.True(expected.eq(actual).all().ToBoolean());
+        Assert.Throws<ArgumentException>(() => RewardNetworkRegistry.Register(nameof(StateReward), (shape, _) => new StateReward(shape)));
     }
 
     private sealed class ListProgress(List<TrainingProgress> sink, int after = int.MaxValue, CancellationTokenSource? cancel = null) : IProgress<TrainingProgress>

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace Microsoft.ML.RewardExtraction.Tests;
 
-/// <summary>The DDPM tables and process against closed-form values (METHOD.md).</summary>
+/// <summary>The DDPM tables and process against closed-form values (docs/METHOD.md section 2).</summary>
 public class ScheduleTests
 {
     public ScheduleTests() => DiffusionModelTests.UseOneThread();

@@ -44,7 +44,8 @@ public sealed class TargetCacheTests
         using var cache = new TargetCache(objective, data, 40, 0, 3, CPU);
         cache.Prepare(0);
         using var scope = NewDisposeScope();
-        var (at, t, target) = cache.Batch(arange(40, dtype: ScalarType.Int64));
+        var (at, t, target, weight) = cache.Batch(arange(40, dtype: ScalarType.Int64));
+        Assert.Null(weight);
         // The same draws (pool 0's own generator, in the pool's order) through the objective's frozen half.
         using var generator = TorchRandom.Generator(TargetCache.PoolSeed(3, 0));
         var index = randint(0, data.shape[0], new long[] { 40 }, dtype: ScalarType.Int64, generator: generator);

@@ -12,7 +12,7 @@ public class TemporalUNetTests
     [Fact]
     public void BenchmarkShapeHasTheReferenceParameterCount()
     {
-        // shared/bench/torch_reference.py: TemporalUNet(horizon 128, transition 6, dim 32, mults 1,4,8) has 3,682,118 parameters.
+        // The benchmark reference (docs/ARCHITECTURE.md section 7): TemporalUNet(horizon 128, transition 6, dim 32, mults 1,4,8) has 3,682,118 parameters.
         using var net = new TemporalUNet(SampleShape.Trajectory(128, 6), 32, 1, 4, 8);
         Assert.Equal(3_682_118L, ParameterCount(net));
     }

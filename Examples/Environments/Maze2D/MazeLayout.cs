@@ -60,7 +60,7 @@ public sealed class MazeLayout
     /// <summary>All free cells in row-major order.</summary>
     public IReadOnlyList<GridCell> FreeCells => _freeCells;
 
-    /// <summary>The 8 evaluation goals of a built-in maze (EXPERIMENTS.md); for a parsed layout the goals given to <see cref="Parse"/> (possibly none).</summary>
+    /// <summary>The 8 evaluation goals of a built-in maze (docs/EXPERIMENTS.md section 1); for a parsed layout the goals given to <see cref="Parse"/> (possibly none).</summary>
     public IReadOnlyList<Vec2> StandardGoals => _standardGoals;
 
     /// <summary>

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLReward.Experiments.Locomotion;
 
 /// <summary>
-/// The relative reward objective of METHOD.md (the core <see cref="RelativeRewardObjective"/>'s differentiable half,
+/// The relative reward objective of docs/METHOD.md section 3 (the core <see cref="RelativeRewardObjective"/>'s differentiable half,
 /// <see cref="RelativeRewardObjective.LossAt"/>), with its regression points conditioned the way the planner's samples
 /// are: the diffusion models were trained (Diffuser-style) with the first observation inpainted on the noisy input, and the
 /// planner inpaints it on every reverse step, so here too x_t gets the sample's clean first observation before

@@ -26,7 +26,7 @@ public sealed record LocomotionRunOptions
 }
 
 /// <summary>
-/// The locomotion experiment of EXPERIMENTS.md section 2: base ("medium-replay-like") and expert data regenerated from
+/// The locomotion experiment of docs/EXPERIMENTS.md section 2: base ("medium-replay-like") and expert data regenerated from
 /// saved SAC policies; a base diffusion model on the base windows and an expert model on the expert windows (normalised
 /// with the base normaliser), both conditioned on the first observation; a trajectory reward extracted from the two; then
 /// the base planner, replanning every step, unsteered and steered by the reward on the same seeds, and the expert policy,

@@ -5,7 +5,7 @@ using System.Text;
 namespace MLReward.Experiments.Locomotion;
 
 /// <summary>
-/// Every setting of one locomotion run (EXPERIMENTS.md section 2), per task and preset. The presets are sized for a
+/// Every setting of one locomotion run (docs/EXPERIMENTS.md section 2), per task and preset. The presets are sized for a
 /// busy 2-core CPU; <see cref="For"/> documents why each value was chosen.
 /// </summary>
 public sealed record LocomotionSettings

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace MLReward.Experiments.Maze2D;
 
 /// <summary>
-/// Trains a <see cref="PerStateReward"/> with the relative reward objective of METHOD.md: for x0 from the training samples,
+/// Trains a <see cref="PerStateReward"/> with the relative reward objective of docs/METHOD.md section 3: for x0 from the training samples,
 /// t uniform in 0..T-1 and eps ~ N(0, I), x_t = q_sample(x0, t, eps), u = mu_base(x_t, t) and the target
 /// mu_expert(x_t, t) - mu_base(x_t, t) (both under no_grad); r = R(u, t), g = d(sum r)/du (double backward),
 /// loss = mean((g - target)^2) over the features the reward reads; Adam; the EMA rule of the core trainer.

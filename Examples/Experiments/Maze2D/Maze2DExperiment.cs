@@ -47,7 +47,7 @@ public sealed record Maze2DRunOptions
 }
 
 /// <summary>
-/// The Maze2D experiment of EXPERIMENTS.md section 1: base data and one base diffusion model per layout, then per goal
+/// The Maze2D experiment of docs/EXPERIMENTS.md section 1: base data and one base diffusion model per layout, then per goal
 /// expert data, an expert diffusion model (warm-started from the base model), a per-state relative reward, its heat map,
 /// goal error and held-out accuracies.
 /// </summary>

@@ -17,7 +17,7 @@ public sealed class Maze2DGoalResult
     /// <summary>Distance from the peak to the goal in maze units (infinity when there is no peak).</summary>
     public double GoalError { get; init; }
 
-    /// <summary>The reward-weighted mean position of the top 1% of base states [x, y] (EXPERIMENTS.md's alternative peak).</summary>
+    /// <summary>The reward-weighted mean position of the top 1% of base states [x, y] (the alternative peak of docs/EXPERIMENTS.md section 1).</summary>
     public double[]? TopCentroid { get; init; }
 
     /// <summary>Distance from <see cref="TopCentroid"/> to the goal.</summary>

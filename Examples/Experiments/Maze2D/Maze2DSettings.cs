@@ -4,7 +4,7 @@ using System.Text;
 namespace MLReward.Experiments.Maze2D;
 
 /// <summary>
-/// Every setting of one Maze2D run (EXPERIMENTS.md section 1). The presets are sized for a 2-core CPU;
+/// Every setting of one Maze2D run (docs/EXPERIMENTS.md section 1). The presets are sized for a 2-core CPU;
 /// see <see cref="Quick"/>, <see cref="Default"/> and <see cref="PaperLite"/> for what each one is for.
 /// </summary>
 public sealed record Maze2DSettings
@@ -140,10 +140,10 @@ public sealed record Maze2DSettings
     /// heatmap-&lt;goal&gt;-t&lt;t&gt;.png). Empty by default: the paper's map reads t = 0.</summary>
     public int[] DiagnosticMapSteps { get; init; } = [];
 
-    /// <summary>Minimum number of states for a heat-map bin to be shown (METHOD.md: 5).</summary>
+    /// <summary>Minimum number of states for a heat-map bin to be shown (docs/METHOD.md section 8: 5).</summary>
     public int HeatmapMinCount { get; init; } = 5;
 
-    /// <summary>Fraction winsorised in each tail of the heat map's rewards (METHOD.md: 0.5%).</summary>
+    /// <summary>Fraction winsorised in each tail of the heat map's rewards (docs/METHOD.md section 8: 0.5%).</summary>
     public double HeatmapWinsorize { get; init; } = 0.005;
 
     /// <summary>Seed of everything (data, split, networks, training).</summary>

@@ -6,7 +6,7 @@ using Microsoft.ML.Trainers.FastTree;
 namespace MLReward.Experiments.Maze2D;
 
 /// <summary>
-/// The two accuracies of EXPERIMENTS.md, both fitted on training-episode windows and measured on held-out-episode
+/// The two accuracies of docs/EXPERIMENTS.md section 1, both fitted on training-episode windows and measured on held-out-episode
 /// windows (expert = positive class), class-balanced: training rows are weighted n / (2 n_class) and the accuracy is the
 /// mean of the two per-class accuracies ("weighted accuracy").
 /// </summary>

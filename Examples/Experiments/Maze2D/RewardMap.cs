@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace MLReward.Experiments.Maze2D;
 
 /// <summary>
-/// The navigation heat map of METHOD.md: the per-state reward R(s, t = 0) of every base-data state, winsorised at
+/// The navigation heat map of docs/METHOD.md section 8: the per-state reward R(s, t = 0) of every base-data state, winsorised at
 /// <c>winsorize</c> per tail, min-max scaled to [0, 1], averaged per spatial bin (10 bins per maze unit), bins with fewer
 /// than <c>minCount</c> states masked (NaN); the peak is the centre of the largest bin.
 /// </summary>
@@ -21,7 +21,7 @@ public sealed class RewardMap
         States = states;
     }
 
-    /// <summary>The reward-weighted mean position of the top 1% of states (by scaled reward): EXPERIMENTS.md's alternative to the peak bin.</summary>
+    /// <summary>The reward-weighted mean position of the top 1% of states (by scaled reward): the alternative to the peak bin of docs/EXPERIMENTS.md section 1.</summary>
     public Vec2 TopCentroid { get; }
 
     /// <summary>The bins.</summary>

@@ -5,7 +5,7 @@ namespace MLReward.Experiments.Maze2D;
 
 /// <summary>
 /// Trajectory windows cut from a <see cref="TransitionLog"/>: H consecutive transitions of one episode, each row
-/// [action x, action y, x, y, vx, vy] (EXPERIMENTS.md's transition layout), stored row-major as raw (unnormalised) floats.
+/// [action x, action y, x, y, vx, vy] (the transition layout of docs/EXPERIMENTS.md section 1), stored row-major as raw (unnormalised) floats.
 /// Windows never cross an episode boundary; episodes shorter than H give none.
 /// </summary>
 public sealed class TrajectoryWindowSet
