@@ -31,7 +31,8 @@ public sealed class FeatureMaskedReward : RewardNetwork
         this.inner = inner;
         var values = tensor(_features.Select(f => f ? 1f : 0f).ToArray());
         // Broadcast over the other axes: [D] for trajectories [B, H, D]; [C, 1, 1] for images [B, C, H, W].
-        mask = Shape.Kind == SampleShapeKind.Image ? values.reshape(Shape.FeatureCount, 1, 1) : values;
+        // Owned by the module, not by whatever dispose scope the caller has open (the estimators train inside one).
+        mask = (Shape.Kind == SampleShapeKind.Image ? values.reshape(Shape.FeatureCount, 1, 1) : values).DetachFromDisposeScope();
         register_buffer(nameof(mask), mask);
         RegisterComponents();
     }

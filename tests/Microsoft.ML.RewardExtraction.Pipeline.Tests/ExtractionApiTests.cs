@@ -1,0 +1,354 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Microsoft.ML.RewardExtraction.Pipeline.Tests;
+
+/// <summary>A labelled trajectory: expert (true) or ordinary (false).</summary>
+public sealed class LabelledRow
+{
+    [VectorType(Synthetic.Length)]
+    public float[] Trajectory { get; set; } = new float[Synthetic.Length];
+
+    public bool Label { get; set; }
+}
+
+/// <summary>A reward network defined outside the library: R(x, t) = v . tanh(W x) with its width as a hyperparameter. It
+/// has the loading constructor, so it loads in a process that never registered it.</summary>
+public sealed class TanhProjectionReward : RewardNetwork
+{
+    private readonly TorchSharp.Modules.Linear hidden;
+    private readonly TorchSharp.Modules.Linear output;
+
+    public TanhProjectionReward(SampleShape shape, int width) : base(nameof(TanhProjectionReward), shape)
+    {
+        Width = width;
+        hidden = nn.Linear(shape.Length, width);
+        output = nn.Linear(width, 1);
+        RegisterComponents();
+    }
+
+    /// <summary>The loading constructor: reads back what <see cref="SaveArchitecture"/> wrote.</summary>
+    public TanhProjectionReward(SampleShape shape, BinaryReader architecture) : this(shape, architecture.ReadInt32())
+    {
+    }
+
+    public int Width { get; }
+
+    public override string ArchitectureDescription => $"width {Width}";
+
+    public override void SaveArchitecture(BinaryWriter writer) => writer.Write(Width);
+
+    public override Tensor forward(Tensor x, Tensor t) => output.call(hidden.call(x.flatten(1)).tanh()).squeeze(1);
+}
+
+public sealed class TransitionRow
+{
+    public int Episode { get; set; }
+    public float X { get; set; }
+    public float Y { get; set; }
+}
+
+[Collection(TrainedCollection.Name)]
+public class ExtractionApiTests(TrainedModels models)
+{
+    private static List<LabelledRow> Labelled(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(i => new LabelledRow { Trajectory = Synthetic.Walk(random, expert: i % 2 == 1), Label = i % 2 == 1 }).ToList();
+    }
+
+    private static RelativeRewardExtractor.Options ExtractorOptions() => new()
+    {
+        FeatureColumnName = "Trajectory",
+        Shape = Synthetic.Shape,
+        BaseModel = Synthetic.DiffusionOptions(seed: 1, steps: 100),
+        ExpertModel = Synthetic.DiffusionOptions(seed: 2, steps: 60),
+        Reward = Synthetic.RewardOptions(seed: 3, steps: 100),
+    };
+
+    [Fact]
+    public void TheOneCallEstimator_EqualsTheThreeStages_SeparatesTheClasses_AndSavesAsOneZip()
+    {
+        Synthetic.UseOneThread();
+        var ml = new MLContext(seed: 1);
+        var rx = ml.RewardExtraction();
+        var rows = Labelled(400, seed: 5);
+        var data = ml.Data.LoadFromEnumerable(rows);
+        using var chain = rx.ExtractRelativeReward(ExtractorOptions()).Fit(data);
+        Assert.Equal(new[] { "DiffusionModelTransformer", "DiffusionModelTransformer", "RelativeRewardTransformer" }, chain.Select(t => t.GetType().Name));
+
+        // The same stages by hand: base on the label-false rows, expert from the base on the label-true rows, reward on all.
+        var baseRows = ml.Data.LoadFromEnumerable(rows.Where(r => !r.Label).Select(r => new TrajectoryRow { Trajectory = r.Trajectory }));
+        var expertRows = ml.Data.LoadFromEnumerable(rows.Where(r => r.Label).Select(r => new TrajectoryRow { Trajectory = r.Trajectory }));
+        using var baseModel = rx.DiffusionModel(Synthetic.DiffusionOptions(seed: 1, steps: 100)).Fit(baseRows);
+        var expertOptions = Synthetic.DiffusionOptions(seed: 2, steps: 60);
+        expertOptions.InitialModel = baseModel;
+        using var expertModel = rx.DiffusionModel(expertOptions).Fit(expertRows);
+        using var reward = rx.RelativeReward(baseModel, expertModel, Synthetic.RewardOptions(seed: 3, steps: 100)).Fit(data);
+
+        var test = ml.Data.LoadFromEnumerable(Labelled(200, seed: 6));
+        var oneCall = chain.Transform(test).GetColumn<float>("Reward").ToArray();
+        var byHand = reward.Transform(test).GetColumn<float>("Reward").ToArray();
+        Assert.Equal(byHand, oneCall);
+
+        var metrics = rx.Evaluate(chain.Transform(test), "Label", "Reward");
+        Assert.Equal(100, metrics.PositiveCount);
+        Assert.Equal(100, metrics.NegativeCount);
+        Assert.True(metrics.AreaUnderRocCurve > 0.75, metrics.ToString());   // 100 steps per stage: a sanity check; the equality above is the exact one
+        Assert.True(metrics.MeanRewardPositive > metrics.MeanRewardNegative);
+
+        using var dir = new TempFolder();
+        string path = Path.Combine(dir.Path, "extracted.zip");
+        ml.Model.Save(chain, data.Schema, path);
+        using var loaded = (IDisposable)ml.Model.Load(path, out _);
+        Assert.Equal(oneCall, ((ITransformer)loaded).Transform(test).GetColumn<float>("Reward").ToArray());
+    }
+
+    [Fact]
+    public void TheOneCallEstimator_WithAReference_ChainsFourModels_AndChecksTheLabelColumn()
+    {
+        Synthetic.UseOneThread();
+        var ml = new MLContext(seed: 1);
+        var options = ExtractorOptions();
+        options.BaseModel.TrainingSteps = 20;
+        options.ExpertModel.TrainingSteps = 10;
+        options.Reward.TrainingSteps = 10;
+        options.TrainReferenceModel = true;
+        options.BaseRows = BaseModelRows.All;
+        var data = ml.Data.LoadFromEnumerable(Labelled(60, seed: 5));
+        using var chain = ml.RewardExtraction().ExtractRelativeReward(options).Fit(data);
+        Assert.Equal(4, chain.Count());
+        var scored = chain.Transform(data);
+        Assert.NotNull(scored.Schema.GetColumnOrNull(RelativeRewardExtractor.ReferenceErrorColumnName));
+        Assert.All(scored.GetColumn<float>("Reward"), r => Assert.True(float.IsFinite(r)));
+
+        var unlabelled = ml.Data.LoadFromEnumerable(Synthetic.Mixed(10, seed: 1));
+        var e = Assert.ThrowsAny<Exception>(() => ml.RewardExtraction().ExtractRelativeReward(options).Fit(unlabelled));
+        Assert.Contains("Could not find label column 'Label'", e.Message);
+    }
+
+    public static TheoryData<string, Action<DiffusionModelTrainer.Options>> InvalidDiffusionOptions => new()
+    {
+        { "TrainingSteps", o => o.TrainingSteps = 0 },
+        { "BatchSize", o => o.BatchSize = 0 },
+        { "LearningRate", o => o.LearningRate = double.NaN },
+        { "LearningRate", o => o.LearningRate = -2e-4 },
+        { "EmaDecay", o => o.EmaDecay = -0.1 },
+        { "CheckpointEvery", o => o.CheckpointEvery = -5 },
+        { "Threads", o => o.Threads = -1 },
+        { "ScoringBatchSize", o => o.ScoringBatchSize = 0 },
+        { "DiffusionSteps", o => o.DiffusionSteps = 0 },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidDiffusionOptions))]
+    public void InvalidDiffusionOptions_FailWhenTheEstimatorIsBuilt_NamingTheOption(string name, Action<DiffusionModelTrainer.Options> spoil)
+    {
+        var options = Synthetic.DiffusionOptions();
+        spoil(options);
+        var e = Assert.ThrowsAny<ArgumentException>(() => new MLContext(1).RewardExtraction().DiffusionModel(options));
+        Assert.Contains(name, e.Message);
+
+        // The one-call estimator checks its stages' options when it is built too.
+        var extractor = ExtractorOptions();
+        spoil(extractor.ExpertModel);
+        e = Assert.ThrowsAny<ArgumentException>(() => new MLContext(1).RewardExtraction().ExtractRelativeReward(extractor));
+        Assert.Contains(name, e.Message);
+    }
+
+    public static TheoryData<string, Action<RelativeRewardTrainer.Options>> InvalidRewardOptions => new()
+    {
+        { "TrainingSteps", o => o.TrainingSteps = 0 },
+        { "BatchSize", o => o.BatchSize = 0 },
+        { "LearningRate", o => o.LearningRate = double.NaN },
+        { "LearningRate", o => o.LearningRate = -1 },
+        { "EmaUpdateEvery", o => o.EmaUpdateEvery = 0 },
+        { "FeatureMask", o => o.FeatureMask = new[] { true, false, true } },
+        { "FeatureMask", o => o.FeatureMask = new[] { false, false } },
+        { "ConditionMask", o => o.ConditionMask = new bool[3] },
+        { "BalanceNoiseLevels", o => o.BalanceNoiseLevels = true },
+        { "TargetCachePoolSize", o => o.TargetCachePoolSize = -1 },
+        { "Window", o => o.Window = 0 },
+        { "Window", o => o.Window = Synthetic.Horizon + 1 },
+        { "HiddenSizes", o => o.HiddenSizes = Array.Empty<int>() },
+        { "Network", o => o.Network = RewardNetworkKind.Image },
+        { "ScoringStep", o => o.ScoringStep = 10 },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidRewardOptions))]
+    public void InvalidRewardOptions_FailWhenTheEstimatorIsBuilt_NamingTheOption(string name, Action<RelativeRewardTrainer.Options> spoil)
+    {
+        var options = Synthetic.RewardOptions();
+        spoil(options);
+        var e = Assert.ThrowsAny<ArgumentException>(() => models.Ml.RewardExtraction().RelativeReward(models.Base, models.Expert, options));
+        Assert.Contains(name, e.Message);
+    }
+
+    [Fact]
+    public void AReferenceModelInAnotherSpace_IsRefusedWhenTheEstimatorIsBuilt()
+    {
+        var ml = new MLContext(seed: 1);
+        var other = ml.RewardExtraction().DiffusionModel(Synthetic.DiffusionOptions(steps: 1)).Fit(models.ExpertData);
+        var options = Synthetic.RewardOptions();
+        options.ReferenceModel = other;
+        var e = Assert.ThrowsAny<ArgumentException>(() => ml.RewardExtraction().RelativeReward(models.Base, models.Expert, options));
+        Assert.Contains("ReferenceModel", e.Message);
+        other.Dispose();
+    }
+
+    [Fact]
+    public void TheMLContextSeed_IsUsed_WhenTheOptionsGiveNone()
+    {
+        Synthetic.UseOneThread();
+        float[] Rewards(int contextSeed)
+        {
+            var ml = new MLContext(seed: contextSeed);
+            var options = Synthetic.RewardOptions(steps: 15);
+            options.Seed = null;
+            using var reward = ml.RewardExtraction().RelativeReward(models.Base, models.Expert, options).Fit(models.MixedData);
+            return reward.Transform(models.MixedData).GetColumn<float>("Reward").Take(20).ToArray();
+        }
+        Assert.Equal(Rewards(7), Rewards(7));
+        Assert.NotEqual(Rewards(7), Rewards(8));
+    }
+
+    [Fact]
+    public void TheOptionsOfTheLibrary_WorkThroughTheEstimator_AndTheModelSavesAndLoads()
+    {
+        Synthetic.UseOneThread();
+        var ml = models.Ml;
+        var options = Synthetic.RewardOptions(steps: 30);
+        options.FeatureMask = new[] { true, false };                     // x only
+        options.ConditionMask = RewardTrainingOptions.FirstObservationCondition(Synthetic.Horizon, Synthetic.Dimension, actionSize: 0);
+        options.TargetCachePoolSize = 256;
+        options.BalanceNoiseLevels = true;
+        options.ReferenceModel = models.Base;
+        using var reward = ml.RewardExtraction().RelativeReward(models.Base, models.Expert, options).Fit(models.MixedData);
+        Assert.IsType<FeatureMaskedReward>(reward.Model.Network);
+
+        // Moving every y leaves the reward unchanged: it reads x only.
+        var rows = Synthetic.Mixed(12, seed: 9);
+        var movedRows = rows.Select(r => new TrajectoryRow { Trajectory = r.Trajectory.Select((v, i) => i % 2 == 1 ? v + 0.5f : v).ToArray() }).ToList();
+        var rewards = reward.Transform(ml.Data.LoadFromEnumerable(rows)).GetColumn<float>("Reward").ToArray();
+        Assert.Equal(rewards, reward.Transform(ml.Data.LoadFromEnumerable(movedRows)).GetColumn<float>("Reward").ToArray());
+
+        using var dir = new TempFolder();
+        string path = Path.Combine(dir.Path, "masked.zip");
+        ml.Model.Save(reward, models.MixedData.Schema, path);
+        using var loaded = (IDisposable)ml.Model.Load(path, out _);
+        Assert.Equal(rewards, ((ITransformer)loaded).Transform(ml.Data.LoadFromEnumerable(rows)).GetColumn<float>("Reward").ToArray());
+    }
+
+    [Fact]
+    public async Task ACustomRewardNetwork_TrainsThroughTheEstimator_AndLoadsInAFreshProcess()
+    {
+        Synthetic.UseOneThread();
+        var ml = models.Ml;
+        var options = Synthetic.RewardOptions(steps: 40);
+        options.CustomNetwork = shape => new TanhProjectionReward(shape, width: 12);
+        using var reward = ml.RewardExtraction().RelativeReward(models.Base, models.Expert, options).Fit(models.MixedData);
+        var network = Assert.IsType<TanhProjectionReward>(reward.Model.Network);
+        Assert.Equal(12, network.Width);
+        Assert.False(RewardNetworkRegistry.IsRegistered(nameof(TanhProjectionReward)));
+
+        using var dir = new TempFolder();
+        string path = Path.Combine(dir.Path, "custom.zip");
+        ml.Model.Save(reward, models.MixedData.Schema, path);
+        var rows = ModelPersistenceTests.FreshProcessRows();
+        var expected = reward.Transform(ml.Data.LoadFromEnumerable(rows)).GetColumn<float>("Reward").ToArray();
+        var (exitCode, stdout, stderr) = await FreshProcess.Run("score-reward", path);
+        Assert.True(exitCode == 0, stderr);
+        var sections = stdout.Split("---\n");
+        Assert.Equal(ModelPersistenceTests.FormatRewards(expected), sections[1]);
+        Stats.AssertClose(expected, sections[2].Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(v => float.Parse(v, System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+    }
+
+    [Fact]
+    public void Evaluate_MatchesABruteForceAucAndBalancedAccuracy_WithTiesAndNaNs()
+    {
+        var random = new Random(3);
+        var rows = Enumerable.Range(0, 300).Select(i =>
+        {
+            bool label = random.NextDouble() < 0.4;
+            float reward = (float)Math.Round(random.NextDouble() * 4 + (label ? 1 : 0), 1);   // rounded: many ties
+            return new ScoredRow { Label = label, Reward = i % 50 == 7 ? float.NaN : reward };
+        }).ToList();
+        var ml = new MLContext(seed: 1);
+        var metrics = ml.RewardExtraction().Evaluate(ml.Data.LoadFromEnumerable(rows));
+
+        var valid = rows.Where(r => !float.IsNaN(r.Reward)).ToList();
+        var positives = valid.Where(r => r.Label).Select(r => r.Reward).ToList();
+        var negatives = valid.Where(r => !r.Label).Select(r => r.Reward).ToList();
+        double wins = 0;
+        foreach (var p in positives)
+            foreach (var n in negatives)
+                wins += p > n ? 1 : p == n ? 0.5 : 0;
+        double bestAccuracy = 0.5;
+        float bestThreshold = float.PositiveInfinity;
+        foreach (var threshold in valid.Select(r => r.Reward).Distinct().OrderBy(v => v))
+        {
+            double accuracy = 0.5 * (positives.Count(p => p >= threshold) / (double)positives.Count + negatives.Count(n => n < threshold) / (double)negatives.Count);
+            if (accuracy > bestAccuracy)
+                (bestAccuracy, bestThreshold) = (accuracy, threshold);
+        }
+        Assert.Equal(wins / (positives.Count * (double)negatives.Count), metrics.AreaUnderRocCurve, 12);
+        Assert.Equal(bestAccuracy, metrics.BalancedAccuracy, 12);
+        Assert.Equal(bestThreshold, metrics.BestThreshold);
+        Assert.Equal(positives.Count, metrics.PositiveCount);
+        Assert.Equal(negatives.Count, metrics.NegativeCount);
+        Assert.Equal(6, metrics.SkippedCount);
+        Assert.Equal(positives.Average(), metrics.MeanRewardPositive, 5);
+        Assert.Equal(negatives.Average(), metrics.MeanRewardNegative, 5);
+
+        var e = Assert.ThrowsAny<Exception>(() => ml.RewardExtraction().Evaluate(ml.Data.LoadFromEnumerable(rows), labelColumnName: "Expert"));
+        Assert.Contains("Could not find label column 'Expert'", e.Message);
+        var oneClass = ml.Data.LoadFromEnumerable(rows.Where(r => r.Label));
+        Assert.Contains("rows of both classes", Assert.ThrowsAny<Exception>(() => ml.RewardExtraction().Evaluate(oneClass)).Message);
+    }
+
+    public sealed class ScoredRow
+    {
+        public bool Label { get; set; }
+        public float Reward { get; set; }
+    }
+
+    [Fact]
+    public void TrainTestSplitByEpisode_NeverPutsOneEpisodeOnBothSides()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Enumerable.Range(0, 60).SelectMany(e => Enumerable.Range(0, 10).Select(s => new TransitionRow { Episode = e, X = s, Y = e })).ToList();
+        var split = ml.RewardExtraction().TrainTestSplitByEpisode(ml.Data.LoadFromEnumerable(rows), "Episode", testFraction: 0.3, seed: 4);
+        var train = split.TrainSet.GetColumn<int>("Episode").ToList();
+        var test = split.TestSet.GetColumn<int>("Episode").ToList();
+        Assert.Equal(600, train.Count + test.Count);
+        Assert.Empty(train.Distinct().Intersect(test.Distinct()));
+        Assert.All(train.Concat(test).GroupBy(e => e), g => Assert.Equal(10, g.Count()));
+        Assert.InRange(test.Distinct().Count(), 8, 30);
+
+        var e = Assert.ThrowsAny<Exception>(() => ml.RewardExtraction().TrainTestSplitByEpisode(ml.Data.LoadFromEnumerable(rows), "X"));
+        Assert.Contains("episode column 'X'", e.Message);
+    }
+
+    [Fact]
+    public void TheDefaultColumns_Chain_TheWindowTransformIntoTheTrainers()
+    {
+        Synthetic.UseOneThread();
+        var ml = new MLContext(seed: 1);
+        var random = new Random(2);
+        var steps = Enumerable.Range(0, 20).SelectMany(e => Enumerable.Range(0, 12).Select(s => new TransitionRow { Episode = e, X = (float)random.NextDouble(), Y = s })).ToList();
+        var data = ml.Data.LoadFromEnumerable(steps);
+        var rx = ml.RewardExtraction();
+        var windows = rx.TrajectoryWindows(new TrajectoryWindowEstimator.Options { EpisodeColumnName = "Episode", FeatureColumnNames = new[] { "X", "Y" }, Horizon = Synthetic.Horizon, Stride = 2 })
+            .Fit(data).Transform(data);
+        var options = Synthetic.DiffusionOptions(steps: 3);
+        options.FeatureColumnName = new DiffusionModelTrainer.Options().FeatureColumnName;   // the default
+        using var model = rx.DiffusionModel(options).Fit(windows);
+        Assert.Equal("Features", model.FeatureColumnName);
+        Assert.Equal("Features", new RelativeRewardTrainer.Options().FeatureColumnName);
+        Assert.Equal("Features", new RelativeRewardExtractor.Options().FeatureColumnName);
+    }
+}
