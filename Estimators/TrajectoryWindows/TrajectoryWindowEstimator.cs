@@ -51,6 +51,13 @@ namespace Microsoft.ML.RewardExtraction
             /// every input row, also rows that end up in no window.
             /// </summary>
             public InvalidValueHandling InvalidValues = InvalidValueHandling.Error;
+
+            /// <summary>
+            /// A Boolean column constant over each episode (e.g. whether an expert produced it), copied to every window of
+            /// the episode under the same name: the label of <c>ExtractRelativeReward</c> and <c>Evaluate</c>. A value that
+            /// changes within an episode is an error. Default null (none).
+            /// </summary>
+            public string? LabelColumnName;
         }
 
         private readonly IHost _host;
@@ -64,7 +71,7 @@ namespace Microsoft.ML.RewardExtraction
             _host.CheckUserArg(Enum.IsDefined(options.ShortEpisodes), nameof(Options.ShortEpisodes), "unknown value");
             _host.CheckUserArg(Enum.IsDefined(options.InvalidValues), nameof(Options.InvalidValues), "unknown value");
             TrajectoryWindowTransformer.CheckSettings(_host, options.OutputColumnName, options.EpisodeColumnName,
-                options.StartStepColumnName, options.FeatureColumnNames, options.Horizon, options.Stride);
+                options.StartStepColumnName, options.FeatureColumnNames, options.Horizon, options.Stride, options.LabelColumnName);
             _options = new Options
             {
                 EpisodeColumnName = options.EpisodeColumnName,
@@ -75,6 +82,7 @@ namespace Microsoft.ML.RewardExtraction
                 Stride = options.Stride,
                 ShortEpisodes = options.ShortEpisodes,
                 InvalidValues = options.InvalidValues,
+                LabelColumnName = options.LabelColumnName,
             };
         }
 
@@ -87,8 +95,10 @@ namespace Microsoft.ML.RewardExtraction
         {
             _host.CheckValue(input, nameof(input));
             var sizes = TrajectoryWindowTransformer.CheckInputSchema(_host, input.Schema, _options.EpisodeColumnName, _options.FeatureColumnNames);
+            if (_options.LabelColumnName is not null)
+                TrajectoryWindowTransformer.CheckLabelColumn(_host, input.Schema, _options.LabelColumnName);
             return new TrajectoryWindowTransformer(_host, _options.OutputColumnName, _options.EpisodeColumnName, _options.StartStepColumnName,
-                _options.FeatureColumnNames, sizes, _options.Horizon, _options.Stride, _options.ShortEpisodes, _options.InvalidValues);
+                _options.FeatureColumnNames, sizes, _options.Horizon, _options.Stride, _options.ShortEpisodes, _options.InvalidValues, _options.LabelColumnName);
         }
 
         /// <summary>
@@ -121,12 +131,21 @@ namespace Microsoft.ML.RewardExtraction
                 }
             }
 
-            return new SchemaShape(new[]
+            var columns = new List<SchemaShape.Column>
             {
                 new SchemaShape.Column(_options.EpisodeColumnName, episode.Kind, episode.ItemType, episode.IsKey, episode.Annotations),
                 new SchemaShape.Column(_options.StartStepColumnName, SchemaShape.Column.VectorKind.Scalar, NumberDataViewType.Int32, false),
                 new SchemaShape.Column(_options.OutputColumnName, SchemaShape.Column.VectorKind.Vector, NumberDataViewType.Single, false),
-            });
+            };
+            if (_options.LabelColumnName is { } labelName)
+            {
+                if (!inputSchema.TryFindColumn(labelName, out var label))
+                    throw _host.ExceptSchemaMismatch(nameof(inputSchema), "label", labelName);
+                if (label.Kind != SchemaShape.Column.VectorKind.Scalar || label.ItemType != BooleanDataViewType.Instance)
+                    throw _host.ExceptSchemaMismatch(nameof(inputSchema), "label", labelName, "Boolean", label.GetTypeString());
+                columns.Add(new SchemaShape.Column(labelName, SchemaShape.Column.VectorKind.Scalar, BooleanDataViewType.Instance, false));
+            }
+            return new SchemaShape(columns);
         }
     }
 }

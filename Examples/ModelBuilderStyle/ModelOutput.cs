@@ -5,7 +5,7 @@ namespace MLReward.ModelBuilderStyle;
 /// <summary>What the model adds: the denoising error under the base model and the extracted reward.</summary>
 public class ModelOutput
 {
-    [ColumnName("DenoisingError")]
+    [ColumnName("BaseDenoisingError")]
     public float DenoisingError { get; set; }
 
     [ColumnName("Reward")]

@@ -3,11 +3,12 @@
 //   dotnet run --project Examples/QuickStart [OUTPUT_FOLDER]        (default out/quickstart)
 //
 // 1. Writes transitions.csv: a point on a plane, one row per step. "Expert" episodes head for the goal (0.8, 0.8);
-//    "base" episodes are random walks.
-// 2. Cuts the episodes into trajectory windows of 8 steps x (dx, dy, x, y).
-// 3. Trains a base diffusion model on the random walks and an expert one on the goal-directed episodes.
-// 4. Extracts their relative reward, scores every window, and writes scored.csv and reward-model.zip
-//    (load the zip with Examples/ModelBuilderStyle, or any ML.NET app).
+//    "base" episodes are random walks. IsExpert labels each episode.
+// 2. Splits the episodes into training and test episodes, and cuts them into windows of 8 steps x (dx, dy, x, y) that
+//    carry the episode's label.
+// 3. One estimator trains the base diffusion model on the random walks, the expert one on the goal-directed episodes,
+//    and their relative reward; Evaluate says how well the reward tells the test episodes' windows apart.
+// 4. Writes scored.csv and reward-model.zip (load the zip with Examples/ModelBuilderStyle, or any ML.NET app).
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.ML;
@@ -29,47 +30,42 @@ Transitions.Write(csv, episodesPerBehaviour: 80, steps: 24, seed: 1);
 var ml = new MLContext(seed: 1);
 var rx = ml.RewardExtraction();
 var transitions = ml.Data.LoadFromTextFile<Transition>(csv, hasHeader: true, separatorChar: ',');
-var baseSteps = ml.Data.FilterRowsByColumn(transitions, nameof(Transition.IsExpert), upperBound: 0.5);
-var expertSteps = ml.Data.FilterRowsByColumn(transitions, nameof(Transition.IsExpert), lowerBound: 0.5);
 
-// 2. Trajectory windows: 8 consecutive steps of one episode, (dx, dy, x, y) each -> a vector of 32 floats.
-var shape = SampleShape.Trajectory(horizon: 8, transitionDimension: 4);
-var windows = rx.TrajectoryWindows("Trajectory", "Episode", new[] { "Dx", "Dy", "X", "Y" }, horizon: 8, stride: 4).Fit(transitions);
-IDataView baseWindows = windows.Transform(baseSteps), expertWindows = windows.Transform(expertSteps), allWindows = windows.Transform(transitions);
-
-// 3. Base and expert diffusion models (the expert reuses the base model's normaliser: one data space for both).
-DiffusionModelTrainer.Options DiffusionOptions(int seed) => new()
+// 2. Episodes never straddle the split; windows of 8 consecutive steps of one episode, in the column "Features".
+var split = rx.TrainTestSplitByEpisode(transitions, "Episode", testFraction: 0.25, seed: 1);
+var windows = rx.TrajectoryWindows(new TrajectoryWindowEstimator.Options
 {
-    FeatureColumnName = "Trajectory", Shape = shape, DiffusionSteps = 10, Network = DenoiserKind.Mlp,
-    HiddenWidth = 64, HiddenLayers = 2, TrainingSteps = 400, BatchSize = 64, LearningRate = 1e-3, Seed = seed,
+    EpisodeColumnName = "Episode", FeatureColumnNames = new[] { "Dx", "Dy", "X", "Y" }, Horizon = 8, Stride = 4, LabelColumnName = "IsExpert",
+}).Fit(transitions);
+IDataView train = windows.Transform(split.TrainSet), test = windows.Transform(split.TestSet);
+
+// 3. Base model (IsExpert false), expert model (IsExpert true, warm-started from the base) and the relative reward.
+DiffusionModelTrainer.Options Diffusion(int steps) => new()
+{
+    DiffusionSteps = 10, Network = DenoiserKind.Mlp, HiddenWidth = 64, HiddenLayers = 2, TrainingSteps = steps, BatchSize = 64, LearningRate = 1e-3,
 };
-using var baseModel = rx.DiffusionModel(DiffusionOptions(seed: 1)).Fit(baseWindows);
-var expertOptions = DiffusionOptions(seed: 2);
-expertOptions.NormalizeLike = baseModel;
-using var expertModel = rx.DiffusionModel(expertOptions).Fit(expertWindows);
-
-// 4. The relative reward, trained on windows of both behaviours.
-using var reward = rx.RelativeReward(baseModel, expertModel, new RelativeRewardTrainer.Options
+using var model = rx.ExtractRelativeReward(new RelativeRewardExtractor.Options
 {
-    FeatureColumnName = "Trajectory", OutputColumnName = "Reward", HiddenSizes = new[] { 64, 64 },
-    TrainingSteps = 400, BatchSize = 64, LearningRate = 1e-3, Seed = 1,
-}).Fit(allWindows);
+    Shape = SampleShape.Trajectory(horizon: 8, transitionDimension: 4),
+    LabelColumnName = "IsExpert",
+    BaseModel = Diffusion(steps: 400),
+    ExpertModel = Diffusion(steps: 300),
+    Reward = new RelativeRewardTrainer.Options { HiddenSizes = new[] { 64, 64 }, TrainingSteps = 400, LearningRate = 1e-3 },
+}).Fit(train);
+var metrics = rx.Evaluate(model.Transform(test), labelColumnName: "IsExpert");
 
-// Score every window: DenoisingError under the base model, then the reward.
-var model = baseModel.Append(reward);
-var scored = model.Transform(allWindows);
+// 4. Score every window of the log and save the model: one zip holding base, expert and reward.
+var scored = model.Transform(windows.Transform(transitions));
 string scoredCsv = Path.Combine(folder, "scored.csv");
 using (var file = File.Create(scoredCsv))
 {
-    var columns = ml.Transforms.SelectColumns("Episode", "StartStep", "DenoisingError", "Reward").Fit(scored).Transform(scored);
+    var columns = ml.Transforms.SelectColumns("Episode", "StartStep", "IsExpert", "BaseDenoisingError", "Reward").Fit(scored).Transform(scored);
     ml.Data.SaveAsText(columns, file, separatorChar: ',', headerRow: true, schema: false);
 }
 string zip = Path.Combine(folder, "reward-model.zip");
-SafeModelSave.Save(ml, model, allWindows.Schema, zip);
+SafeModelSave.Save(ml, model, train.Schema, zip);
 
-var rows = ml.Data.CreateEnumerable<ScoredWindow>(scored, reuseRowObject: false).ToList();
-double Mean(bool expert) => rows.Where(r => r.Episode >= Transitions.FirstExpertEpisode == expert).Average(r => r.Reward);
-Console.WriteLine($"{rows.Count} windows scored: mean reward {Mean(expert: true):F3} for expert windows, {Mean(expert: false):F3} for random walks.");
+Console.WriteLine($"Held-out windows: {metrics}.");
 Console.WriteLine($"Wrote {csv}, {scoredCsv} and {zip} in {clock.Elapsed.TotalSeconds:F1} s.");
 Console.WriteLine($"Try: dotnet run --project Examples/ModelBuilderStyle -- {zip}");
 
@@ -77,18 +73,11 @@ Console.WriteLine($"Try: dotnet run --project Examples/ModelBuilderStyle -- {zip
 public sealed class Transition
 {
     [LoadColumn(0)] public int Episode { get; set; }
-    [LoadColumn(1)] public float IsExpert { get; set; }
+    [LoadColumn(1)] public bool IsExpert { get; set; }
     [LoadColumn(2)] public float X { get; set; }
     [LoadColumn(3)] public float Y { get; set; }
     [LoadColumn(4)] public float Dx { get; set; }
     [LoadColumn(5)] public float Dy { get; set; }
-}
-
-/// <summary>What is read back from the scored windows.</summary>
-public sealed class ScoredWindow
-{
-    public int Episode { get; set; }
-    public float Reward { get; set; }
 }
 
 /// <summary>The synthetic log: random walks (episodes 0, 1, ...) and goal-directed episodes (1000, 1001, ...).</summary>
@@ -113,7 +102,7 @@ public static class Transitions
                     double dx = expert ? 0.25 * (0.8 - x) + Noise(0.02) : Noise(0.15);
                     double dy = expert ? 0.25 * (0.8 - y) + Noise(0.02) : Noise(0.15);
                     writer.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{(expert ? FirstExpertEpisode : 0) + e},{(expert ? 1 : 0)},{x:F4},{y:F4},{dx:F4},{dy:F4}"));
+                        $"{(expert ? FirstExpertEpisode : 0) + e},{(expert ? "true" : "false")},{x:F4},{y:F4},{dx:F4},{dy:F4}"));
                     x += dx;
                     y += dy;
                 }

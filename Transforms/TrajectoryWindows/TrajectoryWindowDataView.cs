@@ -56,6 +56,7 @@ namespace Microsoft.ML.RewardExtraction
             private const int EpisodeCol = 0;
             private const int StartStepCol = 1;
             private const int WindowCol = 2;
+            private const int LabelCol = 3;
 
             private readonly TrajectoryWindowDataView _view;
             private readonly TrajectoryWindowTransformer _parent;
@@ -63,6 +64,7 @@ namespace Microsoft.ML.RewardExtraction
             private readonly bool[] _active;
             private readonly DataViewRowCursor _input;
             private readonly ValueGetter<TId> _getId;
+            private readonly ValueGetter<bool>? _getLabel;
             private readonly Action<float[], int>[] _readFeatures;
             private readonly IEqualityComparer<TId> _comparer;
             private readonly HashSet<TId> _seen;
@@ -79,11 +81,13 @@ namespace Microsoft.ML.RewardExtraction
             private bool _episodeClosed;
             private int _steps;
             private int _lastInvalidStep;
+            private bool _episodeLabel;
 
             // The input row read ahead: it may start a new episode after the current one's padded window is served.
             private readonly float[] _staged;
             private TId _stagedId = default!;
             private bool _hasStaged;
+            private bool _stagedLabel;
             private bool _stagedInvalid;
             private bool _inputDone;
 
@@ -91,6 +95,7 @@ namespace Microsoft.ML.RewardExtraction
             private readonly float[] _window;
             private TId _windowEpisode = default!;
             private int _windowStart;
+            private bool _windowLabel;
             private long _position = -1;
 
             public Cursor(TrajectoryWindowDataView view, bool[] active)
@@ -112,8 +117,12 @@ namespace Microsoft.ML.RewardExtraction
                 var episodeColumn = inputSchema[_parent.EpisodeColumnName];
                 var featureColumns = _parent.FeatureColumnNames.Select(n => inputSchema[n]).ToArray();
                 // Every feature column is read whatever is active: which windows exist must not depend on it.
-                _input = view._input.GetRowCursor(featureColumns.Append(episodeColumn));
+                var labelColumn = _parent.LabelColumnName is null ? (DataViewSchema.Column?)null : inputSchema[_parent.LabelColumnName];
+                var read = featureColumns.Append(episodeColumn);
+                _input = view._input.GetRowCursor(labelColumn is { } l ? read.Append(l) : read);
                 _getId = _input.GetGetter<TId>(episodeColumn);
+                if (labelColumn is { } label)
+                    _getLabel = _input.GetGetter<bool>(label);
                 _readFeatures = new Action<float[], int>[featureColumns.Length];
                 for (int i = 0; i < featureColumns.Length; i++)
                     _readFeatures[i] = MakeFeatureReader(featureColumns[i], _parent.FeatureSizes[i]);
@@ -177,6 +186,7 @@ namespace Microsoft.ML.RewardExtraction
                     EpisodeCol => (ValueGetter<TId>)((ref TId value) => { CheckHasRow(); value = _windowEpisode; }),
                     StartStepCol => (ValueGetter<int>)((ref int value) => { CheckHasRow(); value = _windowStart; }),
                     WindowCol => (ValueGetter<VBuffer<float>>)GetWindow,
+                    LabelCol => (ValueGetter<bool>)((ref bool value) => { CheckHasRow(); value = _windowLabel; }),
                     _ => throw _ch.ExceptParam(nameof(column), "unknown column"),
                 };
                 if (getter is not ValueGetter<TValue> typed)
@@ -248,6 +258,11 @@ namespace Microsoft.ML.RewardExtraction
                         StartEpisode();
                     }
 
+                    if (_getLabel is not null && _stagedLabel != _episodeLabel)
+                    {
+                        throw _ch.Except($"Column '{_parent.LabelColumnName}' changes within episode '{_episode}' at input row {_input.Position} " +
+                            $"(from {_episodeLabel} to {_stagedLabel}); a label column must be constant over each episode.");
+                    }
                     // Append the staged row as the episode's next step.
                     Array.Copy(_staged, 0, _ring, (_steps % _horizon) * _dimension, _dimension);
                     if (_stagedInvalid)
@@ -262,6 +277,7 @@ namespace Microsoft.ML.RewardExtraction
                             Array.Copy(_ring, ((start + k) % _horizon) * _dimension, _window, k * _dimension, _dimension);
                         _windowEpisode = _episode;
                         _windowStart = start;
+                        _windowLabel = _episodeLabel;
                         return true;
                     }
                 }
@@ -277,6 +293,7 @@ namespace Microsoft.ML.RewardExtraction
                         $"The rows of each episode must be consecutive: group the input by '{_parent.EpisodeColumnName}' first.");
                 }
                 _episode = id;
+                _episodeLabel = _stagedLabel;
                 _inEpisode = true;
                 _episodeClosed = false;
                 _steps = 0;
@@ -294,6 +311,7 @@ namespace Microsoft.ML.RewardExtraction
                     Array.Copy(_ring, (_steps - 1) * _dimension, _window, k * _dimension, _dimension);
                 _windowEpisode = _episode;
                 _windowStart = 0;
+                _windowLabel = _episodeLabel;
                 return true;
             }
 
@@ -301,6 +319,7 @@ namespace Microsoft.ML.RewardExtraction
             private void Stage()
             {
                 _getId(ref _stagedId);
+                _getLabel?.Invoke(ref _stagedLabel);
                 bool invalid = false;
                 int offset = 0;
                 for (int i = 0; i < _readFeatures.Length; i++)

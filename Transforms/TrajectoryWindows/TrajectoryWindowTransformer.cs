@@ -33,7 +33,8 @@ namespace Microsoft.ML.RewardExtraction
     /// the features of <see cref="Horizon"/> consecutive steps of one episode, concatenated row-major by time into a
     /// vector of <see cref="Horizon"/> x <see cref="TransitionDimension"/> floats. The output has three columns:
     /// the episode id (same name and type as the input's), the window's first step within its episode
-    /// (<see cref="StartStepColumnName"/>, <see cref="int"/>), and the window (<see cref="OutputColumnName"/>).
+    /// (<see cref="StartStepColumnName"/>, <see cref="int"/>), and the window (<see cref="OutputColumnName"/>); and a
+    /// fourth, the episode's label, when <see cref="LabelColumnName"/> is set.
     /// </summary>
     /// <remarks>
     /// <para>Rows of one episode must be consecutive in the input (in time order); an episode id that reappears after
@@ -53,7 +54,7 @@ namespace Microsoft.ML.RewardExtraction
         {
             return new VersionInfo(
                 modelSignature: "TRAJWNDW",
-                verWrittenCur: 0x00010001, // Initial
+                verWrittenCur: 0x00010002, // The episode label column
                 verReadableCur: 0x00010001,
                 verWeCanReadBack: 0x00010001,
                 loaderSignature: LoaderSignature,
@@ -94,16 +95,20 @@ namespace Microsoft.ML.RewardExtraction
         /// <summary>What happens to NaN or infinite feature values.</summary>
         public InvalidValueHandling InvalidValues { get; }
 
+        /// <summary>A Boolean input column constant over each episode (e.g. expert or not), copied to every window of the
+        /// episode under the same name; null when there is none.</summary>
+        public string? LabelColumnName { get; }
+
         /// <summary>Always <see langword="false"/>: windows change the number of rows.</summary>
         public bool IsRowToRowMapper => false;
 
         internal TrajectoryWindowTransformer(IHostEnvironment env, string outputColumnName, string episodeColumnName,
             string startStepColumnName, string[] featureColumnNames, int[] featureSizes, int horizon, int stride,
-            ShortEpisodeHandling shortEpisodes, InvalidValueHandling invalidValues)
+            ShortEpisodeHandling shortEpisodes, InvalidValueHandling invalidValues, string? labelColumnName = null)
         {
             Contracts.CheckValue(env, nameof(env));
             _host = env.Register(nameof(TrajectoryWindowTransformer));
-            CheckSettings(_host, outputColumnName, episodeColumnName, startStepColumnName, featureColumnNames, horizon, stride);
+            CheckSettings(_host, outputColumnName, episodeColumnName, startStepColumnName, featureColumnNames, horizon, stride, labelColumnName);
             _host.CheckValue(featureSizes, nameof(featureSizes));
             _host.CheckParam(featureSizes.Length == featureColumnNames.Length && featureSizes.All(s => s > 0), nameof(featureSizes),
                 "needs one positive size per feature column");
@@ -122,6 +127,7 @@ namespace Microsoft.ML.RewardExtraction
             Stride = stride;
             ShortEpisodes = shortEpisodes;
             InvalidValues = invalidValues;
+            LabelColumnName = labelColumnName;
         }
 
         /// <summary>
@@ -129,7 +135,7 @@ namespace Microsoft.ML.RewardExtraction
         /// naming the offending option.
         /// </summary>
         internal static void CheckSettings(IExceptionContext ectx, string outputColumnName, string episodeColumnName,
-            string startStepColumnName, string[] featureColumnNames, int horizon, int stride)
+            string startStepColumnName, string[] featureColumnNames, int horizon, int stride, string? labelColumnName)
         {
             ectx.CheckUserArg(!string.IsNullOrEmpty(episodeColumnName), "EpisodeColumnName", "must name the episode id column");
             ectx.CheckUserArg(!string.IsNullOrEmpty(outputColumnName), "OutputColumnName", "must not be empty");
@@ -141,6 +147,23 @@ namespace Microsoft.ML.RewardExtraction
             ectx.CheckUserArg(outputColumnName != episodeColumnName && outputColumnName != startStepColumnName
                 && episodeColumnName != startStepColumnName, "OutputColumnName",
                 $"the output columns need three different names, got '{episodeColumnName}' (episode), '{startStepColumnName}' (start step) and '{outputColumnName}' (window)");
+            if (labelColumnName is not null)
+            {
+                ectx.CheckUserArg(labelColumnName.Length > 0, "LabelColumnName", "must be null (no label) or a column name");
+                ectx.CheckUserArg(labelColumnName != outputColumnName && labelColumnName != episodeColumnName && labelColumnName != startStepColumnName
+                    && !featureColumnNames.Contains(labelColumnName), "LabelColumnName",
+                    $"'{labelColumnName}' is already the name of another input or output column");
+            }
+        }
+
+        /// <summary>Throws ML.NET's schema mismatch error unless <paramref name="name"/> is a Boolean column of <paramref name="schema"/>.</summary>
+        internal static void CheckLabelColumn(IExceptionContext ectx, DataViewSchema schema, string name)
+        {
+            var label = schema.GetColumnOrNull(name);
+            if (label == null)
+                throw ectx.ExceptSchemaMismatch(nameof(schema), "label", name);
+            if (label.Value.Type != BooleanDataViewType.Instance)
+                throw ectx.ExceptSchemaMismatch(nameof(schema), "label", name, "Boolean", label.Value.Type.ToString());
         }
 
         /// <summary>
@@ -188,6 +211,8 @@ namespace Microsoft.ML.RewardExtraction
         private void CheckFittedInput(DataViewSchema inputSchema)
         {
             var sizes = CheckInputSchema(_host, inputSchema, EpisodeColumnName, _featureColumnNames);
+            if (LabelColumnName is not null)
+                CheckLabelColumn(_host, inputSchema, LabelColumnName);
             for (int i = 0; i < sizes.Length; i++)
             {
                 if (sizes[i] != _featureSizes[i])
@@ -212,6 +237,8 @@ namespace Microsoft.ML.RewardExtraction
             builder.AddColumn(EpisodeColumnName, episode.Type, episode.Annotations);
             builder.AddColumn(StartStepColumnName, NumberDataViewType.Int32);
             builder.AddColumn(OutputColumnName, new VectorDataViewType(NumberDataViewType.Single, Horizon * TransitionDimension));
+            if (LabelColumnName is not null)
+                builder.AddColumn(LabelColumnName, BooleanDataViewType.Instance);
             return builder.ToSchema();
         }
 
@@ -248,6 +275,7 @@ namespace Microsoft.ML.RewardExtraction
             // for each feature column:
             //   int: id of column name
             //   int: values per step (1 for a scalar)
+            // byte: 1 if there is an episode label column, then int: id of its name (since format 1.2)
             ctx.Writer.Write(Horizon);
             ctx.Writer.Write(Stride);
             ctx.Writer.Write((int)ShortEpisodes);
@@ -261,6 +289,16 @@ namespace Microsoft.ML.RewardExtraction
                 ctx.SaveNonEmptyString(_featureColumnNames[i]);
                 ctx.Writer.Write(_featureSizes[i]);
             }
+            ctx.Writer.Write((byte)(LabelColumnName is not null ? 1 : 0));
+            if (LabelColumnName is not null)
+                ctx.SaveNonEmptyString(LabelColumnName);
+        }
+
+        private static bool ReadFlag(IHost host, BinaryReader reader)
+        {
+            byte flag = reader.ReadByte();
+            host.CheckDecode(flag <= 1);
+            return flag == 1;
         }
 
         // Factory method for SignatureLoadModel.
@@ -294,8 +332,9 @@ namespace Microsoft.ML.RewardExtraction
                 sizes[i] = ctx.Reader.ReadInt32();
                 host.CheckDecode(sizes[i] >= 1);
             }
+            string? label = ctx.Header.ModelVerWritten >= 0x00010002 && ReadFlag(host, ctx.Reader) ? ctx.LoadNonEmptyString() : null;
             return new TrajectoryWindowTransformer(env, outputColumnName, episodeColumnName, startStepColumnName, names, sizes,
-                horizon, stride, (ShortEpisodeHandling)shortEpisodes, (InvalidValueHandling)invalidValues);
+                horizon, stride, (ShortEpisodeHandling)shortEpisodes, (InvalidValueHandling)invalidValues, label);
         }
     }
 }

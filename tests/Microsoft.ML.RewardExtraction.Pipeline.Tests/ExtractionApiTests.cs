@@ -352,3 +352,65 @@ public class ExtractionApiTests(TrainedModels models)
         Assert.Equal("Features", new RelativeRewardExtractor.Options().FeatureColumnName);
     }
 }
+
+public sealed class LabelledStep
+{
+    public int Episode { get; set; }
+    public float Action { get; set; }
+    public bool Expert { get; set; }
+}
+
+public class WindowLabelTests
+{
+    private static List<LabelledStep> Steps(params (int Episode, int Length, bool Expert)[] episodes)
+        => episodes.SelectMany(e => Enumerable.Range(0, e.Length).Select(t => new LabelledStep { Episode = e.Episode, Action = 10 * e.Episode + t, Expert = e.Expert })).ToList();
+
+    private static TrajectoryWindowEstimator Estimator(MLContext ml, int horizon = 2, ShortEpisodeHandling shortEpisodes = ShortEpisodeHandling.Skip)
+        => ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            EpisodeColumnName = "Episode", FeatureColumnNames = new[] { "Action" }, Horizon = horizon, LabelColumnName = "Expert", ShortEpisodes = shortEpisodes,
+        });
+
+    [Fact]
+    public void EveryWindow_CarriesItsEpisodesLabel_AndTheModelSavesAndLoadsWithIt()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Steps((1, 3, false), (2, 4, true), (3, 1, true)));
+        var transformer = Estimator(ml, shortEpisodes: ShortEpisodeHandling.PadWithLast).Fit(data);
+        var windows = transformer.Transform(data);
+        Assert.Equal(new[] { "Episode", "StartStep", "Features", "Expert" }, windows.Schema.Select(c => c.Name));
+        Assert.Equal(new[] { 1, 1, 2, 2, 2, 3 }, windows.GetColumn<int>("Episode"));
+        Assert.Equal(new[] { false, false, true, true, true, true }, windows.GetColumn<bool>("Expert"));
+        Assert.True(Estimator(ml).GetOutputSchema(SchemaShape.Create(data.Schema)).TryFindColumn("Expert", out _));
+
+        using var dir = new TempFolder();
+        string path = Path.Combine(dir.Path, "windows.zip");
+        ml.Model.Save(transformer, data.Schema, path);
+        var loaded = ml.Model.Load(path, out _);
+        Assert.Equal(windows.GetColumn<bool>("Expert"), loaded.Transform(data).GetColumn<bool>("Expert"));
+        Assert.Equal(windows.GetColumn<float[]>("Features").SelectMany(v => v), loaded.Transform(data).GetColumn<float[]>("Features").SelectMany(v => v));
+    }
+
+    [Fact]
+    public void ALabelThatChangesWithinAnEpisode_OrIsNotBoolean_IsAClearError()
+    {
+        var ml = new MLContext(seed: 1);
+        var steps = Steps((1, 3, false), (2, 4, true));
+        steps[5].Expert = false;   // episode 2, step 2
+        var data = ml.Data.LoadFromEnumerable(steps);
+        var e = Assert.ThrowsAny<Exception>(() => Estimator(ml).Fit(data).Transform(data).GetColumn<bool>("Expert").ToList());
+        Assert.Contains("Column 'Expert' changes within episode '2' at input row 5", e.Message);
+
+        var rows = ml.Data.LoadFromEnumerable(TestData.Standard());
+        var missing = Assert.ThrowsAny<ArgumentException>(() => ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            EpisodeColumnName = "Episode", FeatureColumnNames = new[] { "Action" }, Horizon = 2, LabelColumnName = "Action2",
+        }).Fit(rows));
+        Assert.Contains("Could not find label column 'Action2'", missing.Message);
+        var wrongType = Assert.ThrowsAny<ArgumentException>(() => ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            EpisodeColumnName = "Episode", FeatureColumnNames = new[] { "Obs" }, Horizon = 2, LabelColumnName = "Action",
+        }).Fit(rows));
+        Assert.Contains("Schema mismatch for label column 'Action': expected Boolean, got Single", wrongType.Message);
+    }
+}
