@@ -20,20 +20,6 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         {
         }
 
-        /// <summary>A shallow copy (arrays and models are shared).</summary>
-        internal Options Copy() => CopyAs<Options>();
-
-        /// <summary>The core training settings these options describe, with <paramref name="seed"/>.</summary>
-        internal DiffusionTrainingOptions ToTrainingOptions(int seed) => Fill(new DiffusionTrainingOptions(), seed);
-
-        /// <summary>Checks every setting in ML.NET's wording; returns the seed (the MLContext's when <see cref="TrainerOptionsBase.Seed"/> is unset).</summary>
-        internal int Check(IHost host)
-        {
-            int seed = CheckShared(host);
-            Validated(host, ToTrainingOptions(seed));
-            return seed;
-        }
-
         /// <summary>The shape of one sample. Required.</summary>
         public SampleShape? Shape { get; set; }
 
@@ -81,6 +67,19 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         /// <summary>Noise levels averaged by <c>DenoisingError</c>. Default 8.</summary>
         public int ScoringNoiseLevels { get; set; } = 8;
 
+        /// <summary>A shallow copy (arrays and models are shared).</summary>
+        internal Options Copy() => CopyAs<Options>();
+
+        /// <summary>The core training settings these options describe, with <paramref name="seed"/>.</summary>
+        internal DiffusionTrainingOptions ToTrainingOptions(int seed) => Fill(new DiffusionTrainingOptions(), seed);
+
+        /// <summary>Checks every setting in ML.NET's wording; returns the seed (the MLContext's when <see cref="TrainerOptionsBase.Seed"/> is unset).</summary>
+        internal int Check(IHost host)
+        {
+            int seed = CheckShared(host);
+            Validated(host, ToTrainingOptions(seed));
+            return seed;
+        }
     }
 
     private readonly IHost _host;

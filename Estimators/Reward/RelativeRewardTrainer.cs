@@ -45,7 +45,7 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         /// <summary>Hidden widths of the state reward's MLP. Default 128, 128.</summary>
         public int[] HiddenSizes { get; set; } = new[] { 128, 128 };
 
-        /// <summary>Where the reward's gradient is taken. Default at the base model's reverse mean (docs/METHOD.md).</summary>
+        /// <summary>Where the reward's gradient is taken. Default at the base model's reverse mean (docs/METHOD.md section 3).</summary>
         public GradientLocation GradientAt { get; set; } = GradientLocation.BaseMean;
 
         /// <summary>Weight of the penalty mean(R^2) that pins the free constant of the reward. Default 0.</summary>
@@ -72,7 +72,7 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         public int TargetCacheRefreshEvery { get; set; } = 1000;
 
         /// <summary>A model used in place of the base model in the difference, e.g. the base model fine-tuned on base data
-        /// with the expert's settings (the paired reference of docs/METHOD.md). Same shape, schedule and normaliser as the
+        /// with the expert's settings (the paired reference of docs/METHOD.md section 5). Same shape, schedule and normaliser as the
         /// base; the reward still lives in the base model's space. Default null (the base model).</summary>
         public DiffusionModelTransformer? ReferenceModel { get; set; }
 

@@ -4,7 +4,7 @@ using Microsoft.ML.Runtime;
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
-/// Steers the base model's sampler with a relative reward (classifier guidance, METHOD.md): each input row becomes
+/// Steers the base model's sampler with a relative reward (classifier guidance, docs/METHOD.md section 7): each input row becomes
 /// one sample in the <c>Sample</c> column. Nothing is trained; <see cref="Fit"/> checks the schema.
 /// </summary>
 public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransformer>

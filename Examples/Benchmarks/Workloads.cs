@@ -26,7 +26,7 @@ public sealed class BenchmarkOptions
 }
 
 /// <summary>
-/// The four workloads of shared/bench/torch_reference.py, run through MLReward's own code: W1 through
+/// The four workloads of the PyTorch benchmark reference (docs/ARCHITECTURE.md section 7), run through MLReward's own code: W1 through
 /// <see cref="DiffusionTrainer"/>, W2 through <see cref="RewardTrainer"/> (and W2-cached with its target cache), W3
 /// through <see cref="GuidedSampler"/>, W4 through <see cref="RelativeRewardTransformer"/> over an IDataView (W4) and
 /// through <see cref="RelativeRewardModel.Score(Tensor, int)"/> on raw batches (W4-raw). The shapes are the reference's.

@@ -6,20 +6,20 @@ namespace Microsoft.ML.RewardExtraction;
 /// <summary>Where the reward's input gradient is taken in the relative reward objective.</summary>
 public enum GradientLocation
 {
-    /// <summary>At the base model's reverse mean u = mu_base(x_t, t) (docs/METHOD.md default, the paper's trajectory experiments).</summary>
+    /// <summary>At the base model's reverse mean u = mu_base(x_t, t) (docs/METHOD.md section 3 default, the paper's trajectory experiments).</summary>
     BaseMean = 0,
     /// <summary>At the noisy sample u = x_t itself (the paper's image variant). The target is still mu_expert - mu_base.</summary>
     Current = 1,
 }
 
 /// <summary>
-/// The gradient-alignment objective of relative reward extraction (docs/METHOD.md), for one batch of normalised clean
+/// The gradient-alignment objective of relative reward extraction (docs/METHOD.md section 3), for one batch of normalised clean
 /// samples x0 with steps t and noise eps:
 /// x_t = q_sample(x0, t, eps); without gradients muB = mu_base(x_t, t), muE = mu_expert(x_t, t) (each model with its own
 /// x0 clamp); u = muB (or x_t) as a leaf that requires grad; r = R(u, t); g = d(sum r)/du with create_graph;
 /// loss = mean((g - (muE - muB))^2) + lambda * mean(r^2).
 /// The two diffusion models are frozen: they run under no_grad and their parameters receive no gradient.
-/// Optionally (docs/METHOD.md, "Reward training options"): a condition mask inpaints the known entries of the clean sample
+/// Optionally (docs/METHOD.md section 5): a condition mask inpaints the known entries of the clean sample
 /// into x_t, u and both means (target 0 there); a loss mask restricts the mean to the entries the reward reads; per-sample
 /// weights balance the noise levels.
 /// </summary>
@@ -51,8 +51,9 @@ public sealed class RelativeRewardObjective
         Reward = reward;
         GradientAt = gradientAt;
         MagnitudePenalty = magnitudePenalty;
-        LossMask = lossMask is null ? null : SampleMask(baseModel.Shape, lossMask, nameof(lossMask)).to(ScalarType.Float32);
-        ConditionMask = conditionMask is null ? null : SampleMask(baseModel.Shape, conditionMask, nameof(conditionMask)).ne(0);
+        var device = baseModel.Diffusion.Device;
+        LossMask = lossMask is null ? null : SampleMask(baseModel.Shape, lossMask, nameof(lossMask)).to(ScalarType.Float32, device);
+        ConditionMask = conditionMask is null ? null : SampleMask(baseModel.Shape, conditionMask, nameof(conditionMask)).ne(0).to(device);
         if (LossMask is not null && !(LossMask.sum().ToSingle() > 0))
             throw new ArgumentException("The loss mask covers no entry.", nameof(lossMask));
     }

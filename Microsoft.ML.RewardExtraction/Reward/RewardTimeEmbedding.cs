@@ -7,7 +7,7 @@ namespace Microsoft.ML.RewardExtraction;
 /// <summary>How a reward network embeds the diffusion step t.</summary>
 public enum RewardTimeEmbeddingKind
 {
-    /// <summary>Sinusoidal features followed by a small learned MLP: sinusoidal(d) -> Linear(hidden) -> activation -> Linear(d) (docs/METHOD.md).</summary>
+    /// <summary>Sinusoidal features followed by a small learned MLP: sinusoidal(d) -> Linear(hidden) -> activation -> Linear(d) (docs/METHOD.md section 6).</summary>
     Learned = 0,
     /// <summary>The raw sinusoidal features of width d, no parameters (the benchmark reference's state reward).</summary>
     Sinusoidal = 1,

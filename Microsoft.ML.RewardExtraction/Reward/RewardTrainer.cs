@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
-/// Trains a relative reward network with <see cref="RelativeRewardObjective"/> (docs/METHOD.md): per step a batch of
+/// Trains a relative reward network with <see cref="RelativeRewardObjective"/> (docs/METHOD.md section 3): per step a batch of
 /// normalised clean samples (drawn with replacement), uniform steps t and Gaussian noise, all from one generator seeded
 /// with <see cref="OptimizationOptions.Seed"/> (or a batch of the target pool); Adam on the reward's parameters; an EMA
 /// copy of the reward (Diffuser's rule) that becomes the returned model. The options add a feature mask, conditioning,
@@ -110,8 +110,6 @@ public sealed class RewardTrainer
         long count = data.shape[0];
         network.to(device);
         network.train();
-        if (objective.LossMask is not null)
-            objective.LossMask.to(device);
         var batchShape = baseModel.Shape.BatchShape(options.BatchSize);
         using var cache = options.TargetCachePoolSize > 0
             ? new TargetCache(objective, data, options.TargetCachePoolSize, options.TargetCacheRefreshEvery, options.Seed, device, options.BalanceNoiseLevels)

@@ -2,8 +2,8 @@ namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
 /// Settings of <see cref="RewardTrainer"/>: the shared optimisation settings (defaults: 2000 steps of 64, CPU-sized; the
-/// paper's GPU runs used 50k-100k steps at batch 128-256, docs/METHOD.md) and what the relative reward objective fits.
-/// Every setting's default gives the plain objective of docs/METHOD.md.
+/// paper's GPU runs used 50k-100k steps at batch 128-256, docs/METHOD.md section 9) and what the relative reward objective fits.
+/// Every setting's default gives the plain objective of docs/METHOD.md section 3.
 /// </summary>
 public sealed class RewardTrainingOptions : OptimizationOptions
 {

@@ -164,7 +164,7 @@ public sealed class LocomotionReport
         var b = new StringBuilder();
         b.Append(c, $"# Locomotion: {Environment} (preset {Preset})\n\n");
         b.Append("Steering the base diffusion planner with the relative reward extracted from the base and expert diffusion models ");
-        b.Append("(EXPERIMENTS.md section 2). Every condition runs the same episode seeds (resets and, for the planners, sampling noise).\n\n");
+        b.Append("(docs/EXPERIMENTS.md section 2). Every condition runs the same episode seeds (resets and, for the planners, sampling noise).\n\n");
         b.Append("| condition | episodes | mean return | +- s.e. | s.d. | mean length | terminated |\n|---|---:|---:|---:|---:|---:|---:|\n");
         foreach (var r in new[] { Unsteered, Steered, Expert, ExpertPlanner }.OfType<ConditionResult>())
             b.Append(c, $"| {r.Name} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.StandardDeviation:F1} | {r.MeanLength:F0} | {r.Terminated} |\n");
