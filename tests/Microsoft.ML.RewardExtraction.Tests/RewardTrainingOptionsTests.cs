@@ -272,3 +272,42 @@ public class RewardTrainingOptionsTests
         Assert.Contains("8 entries", e.Message);
     }
 }
+
+public class RewardModelFormatTests
+{
+    [Fact]
+    public void AVersion1RewardStream_WrittenBeforeTheRegistry_StillLoads()
+    {
+        Analytic.UseOneThread();
+        var shape = SampleShape.Trajectory(4, 2);
+        var schedule = NoiseSchedule.Cosine(10);
+        var options = new StateRewardOptions { HiddenSizes = new[] { 8 } };
+        using var network = TorchRandom.Initialize(3, () => new StateReward(shape, options));
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true))
+        {
+            // The version 1 layout: header, schedule, kind, shape, hyperparameters, dtype, weights.
+            ModelHeader.Write(writer, RelativeRewardModel.PersistenceKind, 1);
+            schedule.Save(writer);
+            writer.Write(nameof(StateReward));
+            shape.Save(writer);
+            network.Options.Write(writer);
+            writer.Write((int)ScalarType.Float32);
+            ModuleSerializer.WriteModule(writer, network);
+        }
+        stream.Position = 0;
+        using var loaded = RelativeRewardModel.Load(stream);
+        using var original = new RelativeRewardModel(TorchRandom.Initialize(3, () => new StateReward(shape, options)), schedule);
+        using var x = randn(new long[] { 6, 4, 2 }, generator: TorchRandom.Generator(2));
+        Assert.True(original.Score(x, 4).eq(loaded.Score(x, 4)).all().ToBoolean());
+
+        // Today's stream is version 2 and names the type.
+        using var saved = new MemoryStream();
+        loaded.Save(saved);
+        saved.Position = 0;
+        using (var reader = new BinaryReader(saved))
+        {
+            Assert.Equal(2, ModelHeader.Read(reader, RelativeRewardModel.PersistenceKind, RelativeRewardModel.PersistenceVersion));
+        }
+    }
+}
