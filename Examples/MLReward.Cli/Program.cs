@@ -9,5 +9,7 @@ var root = new RootCommand("mlreward: reward functions extracted from diffusion 
     Maze2DCommand.Create(),
     Maze2DGoalCommand.Create(),
     LocomotionCommand.Create(),
+    ImagesCommand.Create(),
+    ScoreCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -529,3 +529,82 @@ public class OneCallAnalyticTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.True(metrics.AreaUnderRocCurve > 0.95, metrics.ToString());
     }
 }
+
+public sealed class ImageFileRow
+{
+    public string Path { get; set; } = "";
+}
+
+public sealed class GreyImageRow
+{
+    [VectorType(64)]
+    public float[] Features { get; set; } = new float[64];
+
+    public bool Label { get; set; }
+}
+
+/// <summary>Image files scored through ML.NET's own image transforms give the rewards of the in-memory vectors.</summary>
+public class ImageFileTests
+{
+    private const int Side = 8;
+
+    /// <summary>8-bit grey pictures (values k / 255): a bright square for label false, a bright bar for label true.</summary>
+    private static List<(byte[] Pixels, bool Label)> Pictures(int count, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(i =>
+        {
+            bool label = i % 2 == 1;
+            var pixels = new byte[Side * Side];
+            for (int y = 0; y < Side; y++)
+                for (int x = 0; x < Side; x++)
+                {
+                    bool on = label ? y == 3 || y == 4 : x >= 2 && x < 6 && y >= 2 && y < 6;
+                    pixels[y * Side + x] = (byte)Math.Clamp((on ? 210 : 30) + random.Next(-20, 21), 0, 255);
+                }
+            return (pixels, label);
+        }).ToList();
+    }
+
+    private static float[] Values(byte[] pixels) => pixels.Select(p => p * (1f / 255)).ToArray();
+
+    [Fact]
+    public void LoadImagesAndExtractPixels_FeedingTheReward_GiveTheRewardsOfTheInMemoryVectors()
+    {
+        Synthetic.UseOneThread();
+        var ml = new MLContext(seed: 1);
+        var shape = SampleShape.Image(1, Side, Side);
+        var pictures = Pictures(120, seed: 3);
+        var train = ml.Data.LoadFromEnumerable(pictures.Select(p => new GreyImageRow { Features = Values(p.Pixels), Label = p.Label }));
+        DiffusionModelTrainer.Options Diffusion() => new()
+        {
+            DiffusionSteps = 10, NetworkDimension = 8, DimensionMultipliers = new[] { 1, 2 }, TrainingSteps = 20, BatchSize = 16, LearningRate = 1e-3,
+        };
+        using var chain = ml.RewardExtraction().ExtractRelativeReward(new RelativeRewardExtractor.Options
+        {
+            Shape = shape, BaseModel = Diffusion(), ExpertModel = Diffusion(),
+            Reward = new RelativeRewardTrainer.Options { TrainingSteps = 20, BatchSize = 16, LearningRate = 1e-3, GradientAt = GradientLocation.Current },
+        }).Fit(train);
+        var reward = chain.LastTransformer;
+
+        using var dir = new TempFolder();
+        var files = new List<ImageFileRow>();
+        for (int i = 0; i < 12; i++)
+        {
+            var bgra = pictures[i].Pixels.SelectMany(v => new[] { v, v, v, (byte)255 }).ToArray();
+            using var image = MLImage.CreateFromPixels(Side, Side, MLPixelFormat.Bgra32, bgra);
+            string name = $"{i:D2}.png";
+            image.Save(System.IO.Path.Combine(dir.Path, name));
+            files.Add(new ImageFileRow { Path = name });
+        }
+        var fromFiles = ml.Transforms.LoadImages("Image", dir.Path, nameof(ImageFileRow.Path))
+            .Append(ml.Transforms.ResizeImages("Image", Side, Side))
+            .Append(ml.Transforms.ExtractPixels("Features", "Image", Transforms.Image.ImagePixelExtractingEstimator.ColorBits.Red, scaleImage: 1f / 255));
+        var data = ml.Data.LoadFromEnumerable(files);
+        var pixels = fromFiles.Fit(data).Transform(data);
+        var fileRewards = reward.Transform(pixels).GetColumn<float>("Reward").ToArray();
+        var vectors = ml.Data.LoadFromEnumerable(pictures.Take(12).Select(p => new GreyImageRow { Features = Values(p.Pixels) }));
+        var vectorRewards = reward.Transform(vectors).GetColumn<float>("Reward").ToArray();
+        Assert.Equal(vectorRewards, fileRewards);
+    }
+}
