@@ -21,7 +21,7 @@ internal static class ImagesCommand
         };
         var preset = new Option<string>("--preset")
         {
-            Description = "quick (smoke test, seconds) or default (about 15 minutes on 2 cores).",
+            Description = "quick (smoke test, seconds) or default (about 9 minutes on 2 cores).",
             DefaultValueFactory = _ => "default",
         };
         preset.AcceptOnlyFromAmong([.. ImagesSettings.PresetNames]);

