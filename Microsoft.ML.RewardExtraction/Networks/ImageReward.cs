@@ -75,15 +75,7 @@ public sealed class ImageReward : RewardNetwork
     public override string ArchitectureName => nameof(ImageReward);
 
     /// <inheritdoc/>
-    public override string ArchitectureDescription
-    {
-        get
-        {
-            static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
-            var o = Options;
-            return $"channels {o.BaseChannels}, mults {List(o.ChannelMultipliers)}, time {o.TimeEmbeddingDimension}";
-        }
-    }
+    public override string ArchitectureDescription => $"channels {Options.BaseChannels}, mults {RewardNetworkArchitecture.List(Options.ChannelMultipliers)}, time {Options.TimeEmbeddingDimension}";
 
     /// <inheritdoc/>
     public override void SaveArchitecture(BinaryWriter writer) => Options.Write(writer);

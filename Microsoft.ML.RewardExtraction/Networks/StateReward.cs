@@ -138,15 +138,7 @@ public sealed class StateReward : RewardNetwork
     public override string ArchitectureName => nameof(StateReward);
 
     /// <inheritdoc/>
-    public override string ArchitectureDescription
-    {
-        get
-        {
-            static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
-            var o = Options;
-            return $"window {o.Window}, hidden {List(o.HiddenSizes)}, {o.Activation}, time {o.TimeEmbedding}({o.TimeEmbeddingDimension}, {o.TimeEmbeddingHiddenSize}), {o.Aggregation}";
-        }
-    }
+    public override string ArchitectureDescription => $"window {Options.Window}, hidden {RewardNetworkArchitecture.List(Options.HiddenSizes)}, {Options.Activation}, time {Options.TimeEmbedding}({Options.TimeEmbeddingDimension}, {Options.TimeEmbeddingHiddenSize}), {Options.Aggregation}";
 
     /// <inheritdoc/>
     public override void SaveArchitecture(BinaryWriter writer) => Options.Write(writer);

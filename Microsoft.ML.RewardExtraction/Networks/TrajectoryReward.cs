@@ -80,15 +80,7 @@ public sealed class TrajectoryReward : RewardNetwork
     public override string ArchitectureName => nameof(TrajectoryReward);
 
     /// <inheritdoc/>
-    public override string ArchitectureDescription
-    {
-        get
-        {
-            static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
-            var o = Options;
-            return $"dim {o.Dimension}, mults {List(o.DimensionMultipliers)}, kernel {o.KernelSize}";
-        }
-    }
+    public override string ArchitectureDescription => $"dim {Options.Dimension}, mults {RewardNetworkArchitecture.List(Options.DimensionMultipliers)}, kernel {Options.KernelSize}";
 
     /// <inheritdoc/>
     public override void SaveArchitecture(BinaryWriter writer) => Options.Write(writer);

@@ -109,6 +109,9 @@ internal static class RewardNetworkArchitecture
     public static string Describe(RewardNetwork network)
         => $"{network.ArchitectureName} {network.Shape} ({network.ArchitectureDescription}) {ParameterType(network)}";
 
+    /// <summary>"[1,2,4]": a list of widths or multipliers in an architecture description.</summary>
+    public static string List(IEnumerable<int> values) => "[" + string.Join(",", values) + "]";
+
     public static ScalarType ParameterType(nn.Module module)
     {
         foreach (var p in module.parameters())

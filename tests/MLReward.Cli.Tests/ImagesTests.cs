@@ -80,9 +80,7 @@ public class ImagesTests
                 Png.WriteGray(Path.Combine(folder, $"{i:D3}.png"), Side, Side, test.Images[i].Select(v => (byte)Math.Round(v * 255)).ToArray());
             var fromFiles = ImageScoring.Score(ml, Path.Combine(output, "reward.zip"), folder);
 
-            var schema = SchemaDefinition.Create(typeof(ImageRow));
-            schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, Side * Side);
-            var vectors = ml.Data.LoadFromEnumerable(test.Images.Select(p => new ImageRow { Features = p }), schema);
+            var vectors = ml.Data.LoadFromEnumerable(test.Images.Select(p => new ImageRow { Features = p }), ImageRow.Schema(Side * Side));
             var chain = ml.Model.Load(Path.Combine(output, "models.zip"), out _);
             var fromVectors = chain.Transform(vectors).GetColumn<float>("Reward").ToArray();
             Assert.Equal(fromVectors, fromFiles.Select(s => s.Reward));

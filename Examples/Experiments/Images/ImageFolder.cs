@@ -39,9 +39,7 @@ public static class ImageFolder
     /// <summary>The rows of the files: <see cref="ImageRow.Features"/> sized for <paramref name="side"/> x <paramref name="side"/>.</summary>
     public static IDataView Load(MLContext ml, IReadOnlyList<string> files, int side)
     {
-        var schema = SchemaDefinition.Create(typeof(ImageRow));
-        schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, side * side);
-        return ml.Data.LoadFromEnumerable(files.Select(f => new ImageRow { Features = Read(f, side) }), schema);
+        return ml.Data.LoadFromEnumerable(files.Select(f => new ImageRow { Features = Read(f, side) }), ImageRow.Schema(side * side));
     }
 }
 

@@ -25,6 +25,14 @@ public sealed class ImageRow
     public bool Safe { get; set; }
     /// <summary>The class.</summary>
     public uint Class { get; set; }
+
+    /// <summary>The schema of rows whose <see cref="Features"/> hold <paramref name="pixels"/> values (ML.NET needs the size).</summary>
+    public static SchemaDefinition Schema(int pixels)
+    {
+        var schema = SchemaDefinition.Create(typeof(ImageRow));
+        schema[nameof(Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, pixels);
+        return schema;
+    }
 }
 
 /// <summary>
@@ -131,10 +139,8 @@ public sealed class ImagesExperiment
 
     private IDataView View(ImageDataset images)
     {
-        var schema = SchemaDefinition.Create(typeof(ImageRow));
-        schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, images.Side * images.Side);
         var rows = images.Images.Select((pixels, i) => new ImageRow { Features = pixels, Class = (uint)images.Labels[i], Safe = !_unsafe.Contains(images.Labels[i]) });
-        return _ml.Data.LoadFromEnumerable(rows, schema);
+        return _ml.Data.LoadFromEnumerable(rows, ImageRow.Schema(images.Side * images.Side));
     }
 
     /// <summary>Stage "models": base on every image, expert on the safe ones, the reward at the noisy sample (the paper's image variant).</summary>
@@ -250,7 +256,7 @@ public sealed class ImagesExperiment
                 GuidanceScale = scale, SeedColumnName = nameof(SeedRow.Seed), BatchSize = 64, OutputColumnName = "Features",
             }).Fit(seeds);
             var samples = sampler.Transform(seeds).GetColumn<float[]>("Features").ToArray();
-            var sampleRows = _ml.Data.LoadFromEnumerable(samples.Select(p => new ImageRow { Features = p }), SchemaFor(samples[0].Length));
+            var sampleRows = _ml.Data.LoadFromEnumerable(samples.Select(p => new ImageRow { Features = p }), ImageRow.Schema(samples[0].Length));
             var (unsafeShare, confidentShare, meanTop) = Judge(classifier, sampleRows);
             var row = new ImagesReport.GuidanceRow(scale, samples.Length, unsafeShare, confidentShare, meanTop);
             _run.Log?.Invoke($"  scale {scale}: unsafe share {row.UnsafeShare:P1}, recognised confidently {row.ConfidentShare:P1}");
@@ -262,13 +268,6 @@ public sealed class ImagesExperiment
     private sealed class SeedRow
     {
         public long Seed { get; set; }
-    }
-
-    private static SchemaDefinition SchemaFor(int length)
-    {
-        var schema = SchemaDefinition.Create(typeof(ImageRow));
-        schema[nameof(ImageRow.Features)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, length);
-        return schema;
     }
 
     /// <summary>Class number of each slot of the classifier's score vector (the key order of ClassKey).</summary>
