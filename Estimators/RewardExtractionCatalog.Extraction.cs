@@ -54,3 +54,37 @@ public sealed partial class RewardExtractionCatalog
         return Context.Data.TrainTestSplit(data, testFraction, episodeColumnName, seed);
     }
 }
+
+public sealed partial class RewardExtractionCatalog
+{
+    /// <summary>
+    /// The conservativeness diagnostic (docs/METHOD.md section 4): per noise level, the share of mu_expert - mu_base that the
+    /// reward's gradient explains, and the antisymmetric share of the difference's Jacobian (0 for a gradient field, 1 for a
+    /// rotation). Measure it on held-out rows.
+    /// </summary>
+    /// <param name="baseModel">The base model the reward was extracted from.</param>
+    /// <param name="expertModel">The expert model.</param>
+    /// <param name="reward">The reward.</param>
+    /// <param name="data">Held-out rows with the reward's feature column (raw values).</param>
+    /// <param name="steps">The noise levels; null = every step.</param>
+    /// <param name="probes">Probe vectors per row for the asymmetry.</param>
+    /// <param name="seed">Seeds the noise and the probes.</param>
+    /// <param name="gradientAt">Where the reward's gradient was fitted (as in its training options).</param>
+    public IReadOnlyList<ConservativenessAtStep> Conservativeness(DiffusionModelTransformer baseModel, DiffusionModelTransformer expertModel,
+        RelativeRewardTransformer reward, IDataView data, IReadOnlyList<int>? steps = null, int probes = 4, int seed = 0,
+        GradientLocation gradientAt = GradientLocation.BaseMean)
+    {
+        var host = Environment.Register(nameof(Conservativeness));
+        host.CheckValue(baseModel, nameof(baseModel));
+        host.CheckValue(expertModel, nameof(expertModel));
+        host.CheckValue(reward, nameof(reward));
+        host.CheckValue(data, nameof(data));
+        host.CheckUserArg(probes >= 1, nameof(probes), "must be at least 1");
+        if (!Normalizer.SameMapping(baseModel.Model.Normalizer, reward.Normalizer))
+            throw host.ExceptParam(nameof(reward), "The reward was extracted in another data space: its normaliser differs from the base model's.");
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var raw = TrainingRows.Read(host, data, reward.FeatureColumnName, baseModel.Shape, reward.InvalidValues, out _);
+        var normalized = baseModel.Model.Normalizer.Normalize(raw);
+        return ConservativenessDiagnostic.Measure(baseModel.Model, expertModel.Model, reward.Model, normalized, steps, probes, seed, gradientAt);
+    }
+}

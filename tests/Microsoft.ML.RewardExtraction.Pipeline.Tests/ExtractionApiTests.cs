@@ -624,3 +624,25 @@ public class ImageFileTests
         Assert.Equal(vectorRewards, fileRewards);
     }
 }
+
+[Collection(TrainedCollection.Name)]
+public class ConservativenessApiTests(TrainedModels models)
+{
+    [Fact]
+    public void TheCatalog_MeasuresTheDiagnosticPerStep_OnHeldOutRows()
+    {
+        Synthetic.UseOneThread();
+        var rows = models.Ml.Data.LoadFromEnumerable(Synthetic.Mixed(100, seed: 21));
+        var results = models.Ml.RewardExtraction().Conservativeness(models.Base, models.Expert, models.Reward, rows, new[] { 0, 4, 9 }, probes: 2, seed: 1);
+        Assert.Equal(new[] { 0, 4, 9 }, results.Select(r => r.Step));
+        Assert.All(results, r =>
+        {
+            Assert.Equal(100, r.Samples);
+            Assert.InRange(r.Asymmetry, 0, 1);
+            Assert.True(double.IsFinite(r.ExplainedFraction) && r.ExplainedFraction <= 1, r.ToString());
+        });
+        var again = models.Ml.RewardExtraction().Conservativeness(models.Base, models.Expert, models.Reward, rows, new[] { 0, 4, 9 }, probes: 2, seed: 1);
+        Assert.Equal(results, again);   // the same seed, the same numbers
+        Assert.ThrowsAny<ArgumentException>(() => models.Ml.RewardExtraction().Conservativeness(models.Base, models.Expert, models.Reward, rows, probes: 0));
+    }
+}
