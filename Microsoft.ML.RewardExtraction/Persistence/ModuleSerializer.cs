@@ -33,10 +33,25 @@ public static class ModuleSerializer
             module.load(inner, strict: true);
             if (buffer.Position != buffer.Length)
                 throw new InvalidDataException($"The {what} block holds {buffer.Length - buffer.Position} bytes more than the network reads.");
+            CheckFinite(module, what);
         }
         catch (Exception e) when (e is not InvalidDataException and not OutOfMemoryException)
         {
             throw new InvalidDataException($"The {what} do not fit the network described by the model header: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Throws <see cref="InvalidDataException"/> naming the first parameter or buffer that holds NaN or infinity:
+    /// such weights load without complaint and score every row as NaN.</summary>
+    private static void CheckFinite(torch.nn.Module module, string what)
+    {
+        foreach (var (name, tensor) in module.named_parameters().Select(p => (p.name, (torch.Tensor)p.parameter)).Concat(module.named_buffers()))
+        {
+            if (!tensor.is_floating_point())
+                continue;
+            using var finite = tensor.isfinite().all();
+            if (!finite.ToBoolean())
+                throw new InvalidDataException($"The {what} hold NaN or infinite values (in '{name}'); a model with them would score every row as NaN.");
         }
     }
 

@@ -1,5 +1,6 @@
 // Persistence of torch-holding components inside ML.NET model files.
 
+using System.Security.Cryptography;
 using System.Text;
 using Microsoft.ML.Runtime;
 
@@ -23,16 +24,19 @@ namespace Microsoft.ML.RewardExtraction
         /// <summary>The eight bytes every component entry starts with.</summary>
         internal static readonly byte[] Magic = Encoding.ASCII.GetBytes("MLRWCOMP");
 
-        /// <summary>Layout of the header itself (not of the payload). Readers accept this version only.</summary>
-        internal const int HeaderVersion = 1;
+        /// <summary>Layout of the header itself (not of the payload). Version 2 adds the payload's SHA-256; readers accept
+        /// 1 and 2.</summary>
+        internal const int HeaderVersion = 2;
 
         // *** Binary format *** (the whole zip entry; integers little-endian)
-        // byte[8]: magic "MLRWCOMP"
-        // int:     header version (1)
-        // string:  component kind (BinaryWriter.Write(string): 7-bit encoded UTF-8 byte count, then the bytes)
-        // int:     component format version, owned by the component
-        // long:    payload length in bytes
-        // byte[]:  payload (what the component wrote), exactly that many bytes, nothing after it
+        // byte[8]:  magic "MLRWCOMP"
+        // int:      header version (2; version 1 has no hash)
+        // string:   component kind (BinaryWriter.Write(string): 7-bit encoded UTF-8 byte count, then the bytes)
+        // int:      component format version, owned by the component
+        // long:     payload length in bytes
+        // byte[32]: SHA-256 of the payload (header version 2), checked before the payload is read: zip's CRC-32 is only
+        //           checked by readers that read an entry to its end, and a damaged payload must never load
+        // byte[]:   payload (what the component wrote), exactly that many bytes, nothing after it
 
         /// <summary>
         /// Saves a component payload as the entry <paramref name="entryName"/> in the directory of
@@ -64,15 +68,17 @@ namespace Microsoft.ML.RewardExtraction
         /// payload's format version. It must consume the whole payload.</param>
         /// <exception cref="InvalidDataException">The entry is missing, foreign, of another kind or version,
         /// truncated, or has bytes the reader did not consume.</exception>
+        /// <param name="warn">Receives a warning for an entry written without a hash (header version 1).</param>
         internal static T Load<T>(ModelLoadContext ctx, string entryName, string componentKind,
-            int oldestFormatVersion, int newestFormatVersion, Func<Stream, int, T> readPayload)
+            int oldestFormatVersion, int newestFormatVersion, Func<Stream, int, T> readPayload, IHost? warn = null)
         {
             Contracts.CheckValue(ctx, nameof(ctx));
             Contracts.CheckNonEmpty(entryName, nameof(entryName));
             string where = string.IsNullOrEmpty(ctx.Directory) ? entryName : ctx.Directory.Replace('\\', '/') + "/" + entryName;
             T result = default!;
             bool found = ctx.TryLoadBinaryStream(entryName, reader =>
-                result = Read(reader.BaseStream, where, componentKind, oldestFormatVersion, newestFormatVersion, readPayload));
+                result = Read(reader.BaseStream, where, componentKind, oldestFormatVersion, newestFormatVersion, readPayload,
+                    warn is null ? null : message => { using var ch = warn.Start(nameof(ComponentStream)); ch.Warning(message); }));
             if (!found)
             {
                 throw new InvalidDataException(
@@ -105,6 +111,7 @@ namespace Microsoft.ML.RewardExtraction
             writer.Write(componentKind);
             writer.Write(formatVersion);
             writer.Write((long)payload.Length);
+            writer.Write(SHA256.HashData(payload));
             writer.Write(payload);
             writer.Flush();
         }
@@ -114,7 +121,7 @@ namespace Microsoft.ML.RewardExtraction
         /// entry in error messages.
         /// </summary>
         internal static T Read<T>(Stream source, string where, string componentKind,
-            int oldestFormatVersion, int newestFormatVersion, Func<Stream, int, T> readPayload)
+            int oldestFormatVersion, int newestFormatVersion, Func<Stream, int, T> readPayload, Action<string>? warn = null)
         {
             Contracts.CheckValue(source, nameof(source));
             Contracts.CheckValue(readPayload, nameof(readPayload));
@@ -134,18 +141,25 @@ namespace Microsoft.ML.RewardExtraction
             string kind;
             int formatVersion;
             long length;
+            byte[]? hash = null;
             try
             {
                 headerVersion = reader.ReadInt32();
-                if (headerVersion != HeaderVersion)
+                if (headerVersion is not (1 or HeaderVersion))
                 {
                     throw new InvalidDataException(
                         $"Model entry '{where}' has component header version {headerVersion}; this version of MLReward reads " +
-                        $"header version {HeaderVersion}. The file was written by {(headerVersion > HeaderVersion ? "a newer" : "an unknown")} version.");
+                        $"header versions 1 and {HeaderVersion}. The file was written by {(headerVersion > HeaderVersion ? "a newer" : "an unknown")} version.");
                 }
                 kind = reader.ReadString();
                 formatVersion = reader.ReadInt32();
                 length = reader.ReadInt64();
+                if (headerVersion >= 2)
+                {
+                    hash = reader.ReadBytes(32);
+                    if (hash.Length != 32)
+                        throw new EndOfStreamException();
+                }
             }
             catch (EndOfStreamException ex)
             {
@@ -169,7 +183,28 @@ namespace Microsoft.ML.RewardExtraction
             if (length < 0)
                 throw new InvalidDataException($"Model entry '{where}' is corrupted: negative payload length {length}.");
 
-            var payload = new BoundedReadStream(source, length, where);
+            BoundedReadStream payload;
+            if (hash is null)
+            {
+                warn?.Invoke($"Model entry '{where}' ({kind}) was written before MLReward recorded a hash of each component, so damage " +
+                    "to its bytes cannot be detected. It loads; save the model again to add one.");
+                payload = new BoundedReadStream(source, length, where);
+            }
+            else
+            {
+                if (length > int.MaxValue)
+                    throw new InvalidDataException($"Model entry '{where}' is corrupted: a payload of {length} bytes is larger than any component.");
+                var bytes = new byte[length];
+                new BoundedReadStream(source, length, where).ReadExactly(bytes);
+                var actual = SHA256.HashData(bytes);
+                if (!actual.AsSpan().SequenceEqual(hash))
+                {
+                    throw new InvalidDataException(
+                        $"Model entry '{where}' is corrupted: the SHA-256 of its {length}-byte '{kind}' payload is {Convert.ToHexString(actual)[..16]}..., " +
+                        $"the one recorded when it was saved is {Convert.ToHexString(hash)[..16]}.... The file was damaged after it was written.");
+                }
+                payload = new BoundedReadStream(new MemoryStream(bytes, writable: false), length, where);
+            }
             T result = readPayload(payload, formatVersion);
             if (payload.Remaining > 0)
             {

@@ -217,9 +217,9 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
             GuideSteps = ctx.Reader.ReadInt32(),
         };
         bool hasReward = ctx.Reader.ReadBoolean();
-        var baseModel = ComponentStream.Load(ctx, BaseEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream));
+        var baseModel = ComponentStream.Load(ctx, BaseEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream), host);
         var reward = hasReward
-            ? ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, baseModel.Normalizer))
+            ? ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, baseModel.Normalizer), host)
             : null;
         return new GuidedSamplingTransformer(env, baseModel, reward, guidance, output, condition, mask, seedColumn, seed, batchSize, ownsModels: true);
     }

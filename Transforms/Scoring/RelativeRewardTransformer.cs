@@ -148,8 +148,8 @@ public sealed class RelativeRewardTransformer : BatchedTransformerBase
         int invalid = ctx.Reader.ReadInt32();
         host.CheckDecode(Enum.IsDefined((InvalidRowHandling)invalid));
         int step = ctx.Reader.ReadInt32();
-        var normalizer = ComponentStream.Load(ctx, NormalizerEntry, nameof(Normalizer), 1, 1, (stream, _) => LoadNormalizer(stream));
-        var model = ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, normalizer));
+        var normalizer = ComponentStream.Load(ctx, NormalizerEntry, nameof(Normalizer), 1, 1, (stream, _) => LoadNormalizer(stream), host);
+        var model = ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, normalizer), host);
         host.CheckDecode(step >= 0 && step < model.DiffusionSteps);
         return new RelativeRewardTransformer(env, model, normalizer, feature, output, batchSize, (InvalidRowHandling)invalid, step);
     }

@@ -214,7 +214,9 @@ public class ModelPersistenceTests(TrainedModels models, ITestOutputHelper outpu
             reader.ReadInt32();
             string kind = reader.ReadString();
             reader.ReadInt32();
-            byte[] payload = reader.ReadBytes((int)reader.ReadInt64());
+            long length = reader.ReadInt64();
+            reader.ReadBytes(32);   // the payload's SHA-256
+            byte[] payload = reader.ReadBytes((int)length);
             using var stream = new MemoryStream();
             ComponentStream.Write(stream, kind, 2, s => s.Write(payload));
             return stream.ToArray();
@@ -231,6 +233,54 @@ public class ModelPersistenceTests(TrainedModels models, ITestOutputHelper outpu
                 return i;
         }
         return -1;
+    }
+
+    [Fact]
+    public void AFlippedByteInsideTheWeights_IsCaughtByTheHash_NamingTheFileAndTheEntry()
+    {
+        using var dir = new TempFolder();
+        string path = SavedReward(dir);
+        // One byte in the middle of the compressed weights: zip's CRC is only checked by readers that read an entry to its end.
+        Rewrite(path, "TransformerChain/RewardModel", bytes => { bytes[bytes.Length / 2] ^= 0x10; return bytes; });
+        var ex = LoadFails(path);
+        Assert.Contains("Model entry 'TransformerChain/RewardModel' is corrupted: the SHA-256 of its", ex.Message);
+        Assert.Contains("'RelativeReward' payload", ex.Message);
+    }
+
+    [Fact]
+    public void WeightsThatAreNaN_WithAValidHash_DoNotLoad()
+    {
+        var ml = new MLContext(seed: 1);
+        using var dir = new TempFolder();
+        string path = SavedReward(dir);
+        using var reward = (RelativeRewardTransformer)SafeModelSave.Load(ml, path, out var schema);
+        using (TorchSharp.torch.no_grad())
+            reward.Model.Network.parameters().First().fill_(float.NaN);
+        string poisoned = Path.Combine(dir.Path, "nan.zip");
+        ml.Model.Save(reward, schema, poisoned);
+        var ex = LoadFails(poisoned);
+        Assert.Contains("hold NaN or infinite values", ex.Message);
+    }
+
+    [Fact]
+    public void AComponentWithoutAHash_StillLoads_WithAWarning()
+    {
+        // Header version 1: magic, version, kind, format version, length, payload (no hash).
+        using var stream = new MemoryStream();
+        using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            writer.Write(ComponentStream.Magic);
+            writer.Write(1);
+            writer.Write("K");
+            writer.Write(1);
+            writer.Write(4L);
+            writer.Write(new byte[] { 1, 2, 3, 4 });
+        }
+        var warnings = new List<string>();
+        stream.Position = 0;
+        int value = ComponentStream.Read(stream, "e", "K", 1, 1, (s, v) => { s.ReadExactly(new byte[4]); return 7; }, warnings.Add);
+        Assert.Equal(7, value);
+        Assert.Contains(warnings, w => w.Contains("written before MLReward recorded a hash"));
     }
 
     [Fact]
