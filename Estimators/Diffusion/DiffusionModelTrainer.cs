@@ -97,6 +97,7 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         _seed = options.Check(_host);
         foreach (var (other, name) in new[] { (options.NormalizeLike, nameof(Options.NormalizeLike)), (options.InitialModel, nameof(Options.InitialModel)) })
         {
+            ModelArguments.CheckAlive(_host, other, name);
             if (other is not null && !other.Shape.Equals(options.Shape))
                 throw _host.ExceptUserArg(name, $"That model samples {other.Shape} but this one is declared {options.Shape}.");
         }
@@ -110,6 +111,8 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
     public DiffusionModelTransformer Fit(IDataView input)
     {
         _host.CheckValue(input, nameof(input));
+        ModelArguments.CheckAlive(_host, _options.NormalizeLike, nameof(Options.NormalizeLike));
+        ModelArguments.CheckAlive(_host, _options.InitialModel, nameof(Options.InitialModel));
         var o = _options;
         var shape = o.Shape!;
         DiffusionModel? model = null;

@@ -146,6 +146,9 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         _host.CheckValue(baseModel, nameof(baseModel));
         _host.CheckValue(expertModel, nameof(expertModel));
         _host.CheckValue(options, nameof(options));
+        ModelArguments.CheckAlive(_host, baseModel, nameof(baseModel));
+        ModelArguments.CheckAlive(_host, expertModel, nameof(expertModel));
+        ModelArguments.CheckAlive(_host, options.ReferenceModel, nameof(Options.ReferenceModel));
         CheckPair(baseModel.Model, expertModel.Model);
         _training = options.Check(_host, baseModel.Shape);
         _host.CheckUserArg(options.ScoringStep >= 0 && options.ScoringStep < baseModel.Model.Diffusion.Steps, nameof(Options.ScoringStep),
@@ -181,6 +184,9 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
     public RelativeRewardTransformer Fit(IDataView input)
     {
         _host.CheckValue(input, nameof(input));
+        ModelArguments.CheckAlive(_host, _base, "baseModel");
+        ModelArguments.CheckAlive(_host, _expert, "expertModel");
+        ModelArguments.CheckAlive(_host, _options.ReferenceModel, nameof(Options.ReferenceModel));
         var o = _options;
         var baseModel = _base.Model;
         var shape = baseModel.Shape;

@@ -58,6 +58,8 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
         _host = env.Register(nameof(GuidedSamplingEstimator));
         _host.CheckValue(baseModel, nameof(baseModel));
         _host.CheckValue(options, nameof(options));
+        ModelArguments.CheckAlive(_host, baseModel, nameof(baseModel));
+        ModelArguments.CheckAlive(_host, reward, nameof(reward));
         _host.CheckNonEmpty(options.OutputColumnName, nameof(Options.OutputColumnName));
         _host.CheckUserArg(options.BatchSize >= 1, nameof(Options.BatchSize), "must be at least 1");
         _host.CheckUserArg(options.GuideSteps >= 1, nameof(Options.GuideSteps), "must be at least 1");
@@ -79,6 +81,8 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
     public GuidedSamplingTransformer Fit(IDataView input)
     {
         _host.CheckValue(input, nameof(input));
+        ModelArguments.CheckAlive(_host, _base, "baseModel");
+        ModelArguments.CheckAlive(_host, _reward, "reward");
         var transformer = Create();
         transformer.GetOutputSchema(input.Schema);
         return transformer;

@@ -25,3 +25,18 @@ internal static class EstimatorSchema
         }
     }
 }
+
+/// <summary>Checks of the models an estimator is given, in ML.NET's wording.</summary>
+internal static class ModelArguments
+{
+    /// <summary>Throws ML.NET's argument error naming <paramref name="name"/> when <paramref name="model"/> has been disposed:
+    /// its torch module is gone, and using it would fail deep inside TorchSharp ("empty handle").</summary>
+    public static void CheckAlive(Microsoft.ML.Runtime.IHost host, BatchedTransformerBase? model, string name)
+    {
+        if (model is not null && model.IsDisposed)
+        {
+            throw Microsoft.ML.Runtime.Contracts.ExceptParam(host, name, $"The {name} ({model.GetType().Name}) has been disposed, so its network is gone. " +
+                "Pass a model that is still in use: a TransformerChain or a PredictionEngine disposes the transformers it owns.");
+        }
+    }
+}

@@ -188,6 +188,32 @@ public class ExtractionApiTests(TrainedModels models)
     }
 
     [Fact]
+    public void ADisposedModel_IsNamedAsDisposed_WhereverItIsPassed()
+    {
+        var ml = new MLContext(seed: 1);
+        var rx = ml.RewardExtraction();
+        var disposed = rx.DiffusionModel(Synthetic.DiffusionOptions(steps: 1)).Fit(models.BaseData);
+        disposed.Dispose();
+        string Message(Action action) => Assert.ThrowsAny<ArgumentException>(action).Message;
+
+        Assert.Contains("The baseModel (DiffusionModelTransformer) has been disposed", Message(() => rx.RelativeReward(disposed, models.Expert, Synthetic.RewardOptions())));
+        Assert.Contains("The expertModel (DiffusionModelTransformer) has been disposed", Message(() => rx.RelativeReward(models.Base, disposed, Synthetic.RewardOptions())));
+        var referenced = Synthetic.RewardOptions();
+        referenced.ReferenceModel = disposed;
+        Assert.Contains("The ReferenceModel (DiffusionModelTransformer) has been disposed", Message(() => rx.RelativeReward(models.Base, models.Expert, referenced)));
+        var initial = Synthetic.DiffusionOptions();
+        initial.InitialModel = disposed;
+        Assert.Contains("The InitialModel (DiffusionModelTransformer) has been disposed", Message(() => rx.DiffusionModel(initial)));
+        Assert.Contains("The baseModel (DiffusionModelTransformer) has been disposed", Message(() => rx.GuidedSampling(disposed, models.Reward)));
+
+        // Disposed between building the estimator and Fit.
+        var late = rx.DiffusionModel(Synthetic.DiffusionOptions(steps: 1)).Fit(models.BaseData);
+        var estimator = rx.RelativeReward(late, models.Expert, Synthetic.RewardOptions(steps: 1));
+        late.Dispose();
+        Assert.Contains("The baseModel (DiffusionModelTransformer) has been disposed", Message(() => estimator.Fit(models.MixedData)));
+    }
+
+    [Fact]
     public void AReferenceModelInAnotherSpace_IsRefusedWhenTheEstimatorIsBuilt()
     {
         var ml = new MLContext(seed: 1);
