@@ -285,14 +285,48 @@ public abstract class BatchedTransformerBase : ITransformer, IDisposable
         MarkInvalid(batch);
     }
 
+    /// <summary>Rows with invalid inputs get NaN outputs. A row with finite inputs whose output is not finite (inputs so large
+    /// that float32 arithmetic overflows, e.g. |x| ~ 1e38) is treated like an invalid input row: an error naming the row, or,
+    /// with <see cref="InvalidRowHandling.Skip"/>, a NaN output and a warning that counts such rows.</summary>
     private void MarkInvalid(RowBatch batch)
     {
-        int length = OutputLength;
+        int length = OutputLength, overflowed = 0;
         for (int slot = 0; slot < batch.Count; slot++)
         {
+            var output = batch.Outputs.AsSpan(slot * length, length);
             if (batch.Invalid[slot])
-                batch.Outputs.AsSpan(slot * length, length).Fill(float.NaN);
+            {
+                output.Fill(float.NaN);
+                continue;
+            }
+            int bad = FirstNonFinite(output);
+            if (bad < 0)
+                continue;
+            if (InvalidValues == InvalidRowHandling.Error || !CanSkipInvalidRows)
+            {
+                throw new InvalidOperationException(
+                    $"Column '{OutputColumnName}' came out {output[bad].ToString(System.Globalization.CultureInfo.InvariantCulture)} at row {batch.Positions[slot]} from finite inputs: " +
+                    "they are too large for the network's float32 arithmetic. Remove or repair such rows" +
+                    (CanSkipInvalidRows ? $", or set InvalidValues = {nameof(InvalidRowHandling.Skip)} to give them a NaN {OutputColumnName}." : "."));
+            }
+            output.Fill(float.NaN);
+            overflowed++;
         }
+        if (overflowed > 0)
+        {
+            using var channel = Host.Start(OutputColumnName);
+            channel.Warning($"{overflowed} row(s) with finite but overflowing inputs got a NaN {OutputColumnName}.");
+        }
+    }
+
+    private static int FirstNonFinite(ReadOnlySpan<float> values)
+    {
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (!float.IsFinite(values[i]))
+                return i;
+        }
+        return -1;
     }
 
     private ValueGetter<T> MakeOutputGetter<T>(RowBatch batch, Func<int> slot)

@@ -214,6 +214,25 @@ public class ExtractionApiTests(TrainedModels models)
     }
 
     [Fact]
+    public void FiniteInputsThatOverflow_AreAnErrorNamingTheRow_OrNaNWithSkip()
+    {
+        var ml = models.Ml;
+        var rows = Synthetic.Mixed(4, seed: 7);
+        Array.Fill(rows[2].Trajectory, 3e38f);   // finite, but the normaliser and the network overflow float32
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var e = Assert.ThrowsAny<Exception>(() => models.Reward.Transform(data).GetColumn<float>("Reward").ToArray());
+        Assert.Contains("Column 'Reward' came out", e.ToString());
+        Assert.Contains("at row 2 from finite inputs", e.ToString());
+
+        var options = Synthetic.RewardOptions(steps: 2);
+        options.InvalidValues = InvalidRowHandling.Skip;
+        using var skipping = ml.RewardExtraction().RelativeReward(models.Base, models.Expert, options).Fit(models.MixedData);
+        var rewards = skipping.Transform(data).GetColumn<float>("Reward").ToArray();
+        Assert.True(float.IsNaN(rewards[2]));
+        Assert.All(rewards.Where((_, i) => i != 2), r => Assert.True(float.IsFinite(r)));
+    }
+
+    [Fact]
     public void AReferenceModelInAnotherSpace_IsRefusedWhenTheEstimatorIsBuilt()
     {
         var ml = new MLContext(seed: 1);
