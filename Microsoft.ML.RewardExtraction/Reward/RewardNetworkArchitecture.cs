@@ -53,7 +53,7 @@ internal static class RewardNetworkArchitecture
                 if (length is < 0 or > MaxArchitectureBytes)
                     throw new InvalidDataException($"Invalid architecture length {length} for reward network '{name}' in model data.");
                 using var architecture = new BinaryReader(new MemoryStream(ModelHeader.ReadExactly(reader, length, $"the architecture of reward network '{name}'")));
-                network = RewardNetworkRegistry.Create(name, typeName, shape, architecture);
+                network = Construct(() => RewardNetworkRegistry.Create(name, typeName, shape, architecture));
                 if (architecture.BaseStream.Position != length)
                 {
                     network.Dispose();
@@ -64,7 +64,7 @@ internal static class RewardNetworkArchitecture
             {
                 if (name is not (nameof(StateReward) or nameof(TrajectoryReward) or nameof(ImageReward)))
                     throw new InvalidDataException($"Unknown reward network kind '{name}' in model data.");
-                network = RewardNetworkRegistry.Create(name, null, shape, reader);
+                network = Construct(() => RewardNetworkRegistry.Create(name, null, shape, reader));
             }
         }
         catch (Exception e) when (e is ArgumentException or EndOfStreamException)
@@ -85,6 +85,13 @@ internal static class RewardNetworkArchitecture
         network.to(dtype).to(device);
         return network;
     }
+
+    /// <summary>
+    /// Builds a network under <see cref="TorchRandom"/>'s lock: construction draws its initial weights from torch's global
+    /// generator, and a construction on another thread between a seeded initialisation's seed and its draws would change
+    /// that initialisation. The weights drawn here are overwritten (by a load or an EMA copy), so the seed is arbitrary.
+    /// </summary>
+    private static RewardNetwork Construct(Func<RewardNetwork> create) => TorchRandom.Initialize(0, create);
 
     /// <summary>A new network of the same architecture, dtype and device (weights as initialised; copy them if needed).</summary>
     /// <exception cref="NotSupportedException">The network's architecture cannot be rebuilt (no loader, no loading constructor).</exception>
