@@ -157,11 +157,11 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         {
             try
             {
-                RelativeRewardObjective.CheckCompatible(baseModel.Model, reference.Model);
+                RelativeRewardObjective.CheckCompatible(baseModel.Model, reference.Model, "reference");
             }
             catch (ArgumentException e)
             {
-                throw _host.ExceptUserArg(nameof(Options.ReferenceModel), TrainerOptionsBase.WithoutParameterSuffix(e).Replace("expert", "reference"));
+                throw _host.ExceptUserArg(nameof(Options.ReferenceModel), TrainerOptionsBase.WithoutParameterSuffix(e));
             }
             if (!Normalizer.SameMapping(baseModel.Model.Normalizer, reference.Model.Normalizer))
                 throw _host.ExceptUserArg(nameof(Options.ReferenceModel), "The reference model normalises its data differently from the base model; train it from the base model (InitialModel = the base model).");

@@ -64,6 +64,11 @@ public sealed class RelativeRewardObjective
     /// <summary>The entries known when sampling ([1, ...shape], boolean), or null.</summary>
     public Tensor? ConditionMask { get; }
 
+    /// <summary>Per sample, the mean of <paramref name="values"/> [B, ...shape] over the entries of <paramref name="mask"/>
+    /// ([1, ...shape], 0/1; null = all entries): [B].</summary>
+    internal static Tensor PerSampleMean(Tensor values, Tensor? mask)
+        => mask is null ? values.flatten(1).mean(new long[] { 1 }) : values.mul(mask).flatten(1).sum(1).div(mask.sum());
+
     private static Tensor SampleMask(SampleShape shape, Tensor mask, string name)
     {
         var dims = shape.BatchShape(1);
@@ -85,17 +90,22 @@ public sealed class RelativeRewardObjective
     /// <summary>lambda, the weight of mean(r^2).</summary>
     public double MagnitudePenalty { get; }
 
-    /// <summary>Throws a clear <see cref="ArgumentException"/> unless base and expert share sample shape and noise schedule (kind and T).</summary>
-    public static void CheckCompatible(DiffusionModel baseModel, DiffusionModel expertModel)
+    /// <summary>Throws a clear <see cref="ArgumentException"/> unless base and <paramref name="other"/> share sample shape and
+    /// noise schedule (kind and T).</summary>
+    /// <param name="baseModel">The base model.</param>
+    /// <param name="other">The model paired with it.</param>
+    /// <param name="role">What <paramref name="other"/> is, in messages and as the parameter name: "expert" or "reference".</param>
+    public static void CheckCompatible(DiffusionModel baseModel, DiffusionModel other, string role = "expert")
     {
         ArgumentNullException.ThrowIfNull(baseModel);
-        ArgumentNullException.ThrowIfNull(expertModel);
-        if (!baseModel.Shape.Equals(expertModel.Shape))
-            throw new ArgumentException($"The base and expert models must have the same sample shape: base is {baseModel.Shape}, expert is {expertModel.Shape}.", nameof(expertModel));
+        ArgumentNullException.ThrowIfNull(other);
+        string parameter = role + "Model";
+        if (!baseModel.Shape.Equals(other.Shape))
+            throw new ArgumentException($"The base and {role} models must have the same sample shape: base is {baseModel.Shape}, {role} is {other.Shape}.", parameter);
         var b = baseModel.Diffusion.Schedule;
-        var e = expertModel.Diffusion.Schedule;
+        var e = other.Diffusion.Schedule;
         if (b.Kind != e.Kind || b.Steps != e.Steps)
-            throw new ArgumentException($"The base and expert models must share one noise schedule: base is {b}, expert is {e}.", nameof(expertModel));
+            throw new ArgumentException($"The base and {role} models must share one noise schedule: base is {b}, {role} is {e}.", parameter);
     }
 
     /// <summary>Throws a clear <see cref="ArgumentException"/> unless the reward network is built for the model's sample shape.</summary>
@@ -172,10 +182,7 @@ public sealed class RelativeRewardObjective
         }
         else
         {
-            var squared = (gradient - target).square();
-            var perSample = LossMask is null
-                ? squared.flatten(1).mean(new long[] { 1 })
-                : squared.mul(LossMask).flatten(1).sum(1).div(LossMask.sum());
+            var perSample = PerSampleMean((gradient - target).square(), LossMask);
             loss = weights is null ? perSample.mean() : perSample.mul(weights).mean();
         }
         if (MagnitudePenalty > 0)

@@ -52,9 +52,10 @@ public sealed class RewardTrainer
         Options.CheckShape(baseModel.Shape);
         var difference = referenceModel ?? baseModel;
         if (referenceModel is not null)
-            CheckReference(baseModel, referenceModel);
+            RelativeRewardObjective.CheckCompatible(baseModel, referenceModel, "reference");
         var trained = Options.FeatureMask is { } features && features.Any(f => !f) ? new FeatureMaskedReward(network, features) : network;
-        using var lossMask = trained is FeatureMaskedReward masked ? EntryMask(baseModel.Shape, masked.Features) : null;
+        // The wrapper's per-feature mask spread over a whole sample: [1, ...shape], 1 on the entries it reads.
+        using var lossMask = trained is FeatureMaskedReward masked ? ones(baseModel.Shape.BatchShape(1)).mul_(masked.Mask) : null;
         using var conditionMask = Options.ConditionMask is { } condition ? tensor(condition).reshape(baseModel.Shape.BatchShape(1)) : null;
         var objective = new RelativeRewardObjective(difference, expertModel, trained, Options.GradientAt, Options.MagnitudePenalty, lossMask, conditionMask);
         var data = PrepareData(baseModel.Shape, normalizedData, RewardNetworkArchitecture.ParameterType(network));
@@ -77,27 +78,6 @@ public sealed class RewardTrainer
             if (!ReferenceEquals(data, normalizedData))
                 data.Dispose();
         }
-    }
-
-    private static void CheckReference(DiffusionModel baseModel, DiffusionModel referenceModel)
-    {
-        try
-        {
-            RelativeRewardObjective.CheckCompatible(baseModel, referenceModel);
-        }
-        catch (ArgumentException e)
-        {
-            throw new ArgumentException(e.Message.Replace("expert", "reference"), nameof(referenceModel), e);
-        }
-    }
-
-    /// <summary>The per-feature flags spread over a whole sample: [1, ...shape], 1 on the entries of the features read.</summary>
-    private static Tensor EntryMask(SampleShape shape, IReadOnlyList<bool> features)
-    {
-        var values = tensor(features.Select(f => f ? 1f : 0f).ToArray());
-        var perFeature = shape.Kind == SampleShapeKind.Image ? values.reshape(shape.FeatureCount, 1, 1) : values;
-        using var ones = torch.ones(shape.BatchShape(1));
-        return ones.mul(perFeature);
     }
 
     private void TrainCore(RelativeRewardObjective objective, RewardNetwork network, RewardNetwork shadow, Tensor data,

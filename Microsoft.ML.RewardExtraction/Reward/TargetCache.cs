@@ -75,9 +75,7 @@ internal sealed class TargetCache : IDisposable
     internal static Tensor StepWeights(Tensor steps, Tensor target, Tensor? lossMask, int stepCount)
     {
         using var scope = NewDisposeScope();
-        var squared = target.square();
-        var perSample = (lossMask is null ? squared.flatten(1).mean(new long[] { 1 }) : squared.mul(lossMask).flatten(1).sum(1).div(lossMask.sum()))
-            .to(ScalarType.Float64).cpu();
+        var perSample = RelativeRewardObjective.PerSampleMean(target.square(), lossMask).to(ScalarType.Float64).cpu();
         var stepsCpu = steps.cpu();
         var sum = zeros(stepCount, ScalarType.Float64).index_add_(0, stepsCpu, perSample, 1.0);
         var count = zeros(stepCount, ScalarType.Float64).index_add_(0, stepsCpu, ones_like(perSample), 1.0);

@@ -90,8 +90,9 @@ public sealed class ImagesExperiment
             double classifierAccuracy = _ml.MulticlassClassification.Evaluate(classifier.Transform(testView), "ClassKey").MacroAccuracy;
             var realImages = Judge(classifier, testView);
             var guidance = Time("sampling", () => Sample(baseModel, reward, classifier));
-            var models = Time("model files", () => SaveModels(chain, trainView.Schema, baseModel, scorer, guidance));
-            Time("pictures", () => Draw(test, scoredTest, perClass, guidance));
+            var chosen = Chosen(guidance.Select(g => g.Summary).ToList());
+            var models = Time("model files", () => SaveModels(chain, trainView.Schema, baseModel, scorer, chosen));
+            Time("pictures", () => Draw(test, scoredTest, perClass, guidance, chosen));
             _timings["total"] = total.Elapsed.TotalSeconds;
             var report = new ImagesReport
             {
@@ -285,7 +286,7 @@ public sealed class ImagesExperiment
 
     /// <summary>Stage "model files": base, expert and reward as one chain and each alone, and the sampler at the chosen scale.</summary>
     private List<ImagesReport.ModelFile> SaveModels(TransformerChain<RelativeRewardTransformer> chain, DataViewSchema schema,
-        DiffusionModelTransformer baseModel, RelativeRewardTransformer reward, List<GuidanceResult> guidance)
+        DiffusionModelTransformer baseModel, RelativeRewardTransformer reward, ImagesReport.GuidanceRow chosen)
     {
         var files = new List<ImagesReport.ModelFile>();
         void Save(string name, ITransformer model, DataViewSchema input, string inputColumn, string contents)
@@ -297,7 +298,6 @@ public sealed class ImagesExperiment
         Save("base.zip", baseModel, schema, "Features", "base diffusion model");
         Save("expert.zip", chain.ElementAt(1), schema, "Features", "expert diffusion model");
         Save("reward.zip", reward, schema, "Features", $"relative reward scoring at step {reward.ScoringStep} (adds Reward)");
-        var chosen = Chosen(guidance.Select(g => g.Summary).ToList());
         var seeds = _ml.Data.LoadFromEnumerable(new[] { new SeedRow() });
         using var sampler = _ml.RewardExtraction().GuidedSampling(baseModel, chosen.Scale == 0 ? null : reward, new GuidedSamplingEstimator.Options
         {
@@ -308,7 +308,7 @@ public sealed class ImagesExperiment
     }
 
     /// <summary>Stage "pictures".</summary>
-    private void Draw(ImageDataset test, float[] rewards, float[][] perClass, List<GuidanceResult> guidance)
+    private void Draw(ImageDataset test, float[] rewards, float[][] perClass, List<GuidanceResult> guidance, ImagesReport.GuidanceRow chosen)
     {
         string Out(string name) => Path.Combine(_run.OutputDirectory, name);
         var order = Enumerable.Range(0, rewards.Length).OrderByDescending(i => rewards[i]).ToArray();
@@ -316,7 +316,6 @@ public sealed class ImagesExperiment
         ImagePlots.SaveGrids(Out("highest-reward.png"), test.Side, 8, 3, order.Take(n).Select(i => test.Images[i]).ToList());
         ImagePlots.SaveGrids(Out("lowest-reward.png"), test.Side, 8, 3, order.Reverse().Take(n).Select(i => test.Images[i]).ToList());
         ImagePlots.SaveRewardHistograms(Out("reward-histograms.png"), _data.ClassNames, perClass, _unsafe);
-        var chosen = Chosen(guidance.Select(g => g.Summary).ToList());
         var unguided = guidance.First(g => g.Summary.Scale == 0);
         var guided = guidance.First(g => g.Summary.Scale == chosen.Scale);
         int shown = Math.Min(64, unguided.Samples.Length);
