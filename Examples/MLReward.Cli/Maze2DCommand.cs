@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using MLReward.Environments.Maze2D;
+using MLReward.Experiments;
 using MLReward.Experiments.Maze2D;
 using Spectre.Console;
 
@@ -48,6 +49,10 @@ internal static class Maze2DCommand
             Description = "Model cache folder (default: .cache beside the output folder). Base and expert models are reused when their settings hash matches.",
         };
         var noCache = new Option<bool>("--no-cache") { Description = "Neither read nor write cached models." };
+        var models = new Option<DirectoryInfo?>("--models")
+        {
+            Description = "Use the models of an earlier run (its output folder) instead of training; they must have been trained with the same settings.",
+        };
         var threads = new Option<int>("--threads")
         {
             Description = "torch intra-op threads. Default 1: these networks are tiny, and goals run in parallel instead (--parallel).",
@@ -67,7 +72,7 @@ internal static class Maze2DCommand
 
         var command = new Command("maze2d", "Train a base diffusion model on random Maze2D navigation, an expert model per goal, extract the relative reward per goal, and write heat maps (heatmap-<goal>.png), report.json and report.md.")
         {
-            maze, layout, goal, goals, preset, output, cache, noCache, threads, parallel, seed, set,
+            maze, layout, goal, goals, preset, output, cache, noCache, models, threads, parallel, seed, set,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -92,6 +97,9 @@ internal static class Maze2DCommand
                 {
                     OutputDirectory = outDir,
                     CacheDirectory = cacheDir,
+                    ModelsDirectory = result.GetValue(models) is { } modelsDir
+                        ? (modelsDir.Exists ? modelsDir.FullName : throw new ArgumentException($"--models: folder '{modelsDir.FullName}' does not exist."))
+                        : null,
                     Threads = threadCount,
                     Parallel = Math.Min(parallelCount, goalList.Count),
                 });
@@ -164,7 +172,7 @@ internal static class Maze2DCommand
     {
         var table = new Table().Border(TableBorder.Rounded)
             .AddColumn("goal").AddColumn("peak").AddColumn(new TableColumn("error").RightAligned()).AddColumn("hit")
-            .AddColumn(new TableColumn("held-out acc.").RightAligned()).AddColumn(new TableColumn("FastTree acc.").RightAligned()).AddColumn(new TableColumn("seconds").RightAligned());
+            .AddColumn(new TableColumn("held-out AUC").RightAligned()).AddColumn(new TableColumn("held-out acc.").RightAligned()).AddColumn(new TableColumn("FastTree acc.").RightAligned()).AddColumn(new TableColumn("seconds").RightAligned());
         var c = CultureInfo.InvariantCulture;
         foreach (var g in report.Goals)
         {
@@ -173,6 +181,7 @@ internal static class Maze2DCommand
                 g.Peak is null ? "none" : string.Create(c, $"({g.Peak[0]:0.##}, {g.Peak[1]:0.##})"),
                 g.GoalError.ToString("F2", c),
                 g.Hit ? "[green]yes[/]" : "[red]no[/]",
+                g.HeldoutAuc.ToString("F3", c),
                 g.HeldoutAccuracy.ToString("F3", c),
                 g.FasttreeAccuracy.ToString("F3", c),
                 g.TimingsSeconds.GetValueOrDefault("total").ToString("F0", c));
@@ -182,6 +191,7 @@ internal static class Maze2DCommand
         AnsiConsole.MarkupLine(string.Create(c, $"[bold]hits {s.Hits}/{s.Goals}[/] (peak within 1.0 of the goal), mean held-out accuracy [bold]{s.MeanHeldoutAccuracy:F3}[/] (FastTree {s.MeanFasttreeAccuracy:F3}), total {report.TotalSeconds:F0} s"));
         AnsiConsole.MarkupLine($"heat maps: {Markup.Escape(Path.Combine(outDir, "heatmap-*.png"))}");
         AnsiConsole.MarkupLine($"reports:   {Markup.Escape(Path.Combine(outDir, "report.md"))}, {Markup.Escape(Path.Combine(outDir, "report.json"))}");
+        AnsiConsole.MarkupLine($"models:    {Markup.Escape(Path.Combine(outDir, "*.zip"))} (mlreward score --model reward-<goal>.zip --data heldout-<goal>.csv; mlreward sample --model sampler-<goal>.zip)");
     }
 
     /// <summary>Shows each stage and goal as a Spectre.Console progress task.</summary>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using MLReward.Experiments;
 using MLReward.Experiments.Maze2D;
 
 namespace MLReward.Cli;

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json;
+using MLReward.Experiments;
 using MLReward.Experiments.Maze2D;
 
 namespace MLReward.Cli;

@@ -32,12 +32,8 @@ public sealed class Maze2DGoalResult
     /// <summary>Class-balanced accuracy of FastTree on the raw windows, same split.</summary>
     public double FasttreeAccuracy { get; init; }
 
-    /// <summary>Steps per window of the two accuracies above (<see cref="Maze2DSettings.ClassifierHorizon"/>).</summary>
-    public int AccuracyHorizon { get; init; }
-
-    /// <summary>The reward's held-out accuracy on windows of the diffusion horizon H (equal to <see cref="HeldoutAccuracy"/>
-    /// when the classifiers use H).</summary>
-    public double HeldoutAccuracyAtTrainingHorizon { get; init; }
+    /// <summary>Area under the ROC curve of the reward on the held-out windows (expert against base), from the library's Evaluate.</summary>
+    public double HeldoutAuc { get; init; }
 
     /// <summary>The heat map's file name inside the output folder.</summary>
     public required string Heatmap { get; init; }
@@ -51,11 +47,20 @@ public sealed class Maze2DGoalResult
     /// <summary>Final average loss of the reward (last 100 steps).</summary>
     public double RewardLoss { get; init; }
 
-    /// <summary>Seconds per stage: expert_data, expert_model, reward_targets, reward_training, heatmap, heldout_accuracy, fasttree, total.</summary>
+    /// <summary>Seconds per stage: expert_data, expert_model, reward, map_reward, heatmap, heldout_accuracy, fasttree, total.</summary>
     public required Dictionary<string, double> TimingsSeconds { get; init; }
 
     /// <summary>Diagnostic: the map's goal error when the reward is read at these noise steps t instead of 0 (<see cref="Maze2DSettings.DiagnosticMapSteps"/>).</summary>
     public Dictionary<string, double>? GoalErrorAtStep { get; init; }
+
+    /// <summary>The goal's model zips in the output folder.</summary>
+    public IReadOnlyList<ModelFile> Models { get; init; } = [];
+
+    /// <summary>The held-out transitions of both sides (CSV: Episode as expert-ID or base-ID, then the six step values).</summary>
+    public string? HeldoutData { get; init; }
+
+    /// <summary>The rewards the run gave the held-out windows (CSV: Episode, StartStep, Expert, Reward).</summary>
+    public string? HeldoutScores { get; init; }
 }
 
 /// <summary>The base data and model of a run.</summary>
@@ -75,9 +80,6 @@ public sealed class Maze2DBaseResult
 
     /// <summary>Whether the base model came from the cache.</summary>
     public bool ModelCached { get; init; }
-
-    /// <summary>Cache key hash of the base model.</summary>
-    public string? ModelHash { get; init; }
 
     /// <summary>Final average training loss (NaN when cached).</summary>
     public double ModelLoss { get; init; }
@@ -104,8 +106,19 @@ public sealed class Maze2DSummary
     /// <summary>Mean held-out accuracy of FastTree.</summary>
     public double MeanFasttreeAccuracy { get; init; }
 
-    /// <summary>Mean held-out accuracy of the reward on windows of the diffusion horizon H.</summary>
-    public double MeanHeldoutAccuracyAtTrainingHorizon { get; init; }
+    /// <summary>Mean held-out AUC of the reward.</summary>
+    public double MeanHeldoutAuc { get; init; }
+
+    /// <summary>The summary of <paramref name="results"/>.</summary>
+    public static Maze2DSummary Of(IReadOnlyList<Maze2DGoalResult> results) => new()
+    {
+        Goals = results.Count,
+        Hits = results.Count(r => r.Hit),
+        MeanGoalError = results.Average(r => r.GoalError),
+        MeanHeldoutAccuracy = results.Average(r => r.HeldoutAccuracy),
+        MeanFasttreeAccuracy = results.Average(r => r.FasttreeAccuracy),
+        MeanHeldoutAuc = results.Average(r => r.HeldoutAuc),
+    };
 }
 
 /// <summary>Everything <c>mlreward maze2d</c> writes to report.json (and, as a table, to report.md).</summary>
@@ -147,6 +160,9 @@ public sealed class Maze2DReport
     /// <summary>One result per goal, in the order given.</summary>
     public required IReadOnlyList<Maze2DGoalResult> Goals { get; init; }
 
+    /// <summary>The base and reference model zips in the output folder (each goal lists its own).</summary>
+    public IReadOnlyList<ModelFile> Models { get; init; } = [];
+
     /// <summary>Totals.</summary>
     public required Maze2DSummary Summary { get; init; }
 
@@ -177,23 +193,21 @@ public sealed class Maze2DReport
         sb.Append(c, $"torch threads {Threads} per goal ({BaseThreads} for the base model), {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
         sb.Append(c, $"Base: {Base.Transitions:N0} transitions, {Base.Episodes} episodes ({Base.HeldOutEpisodes} held out), {Base.TrainingWindows:N0} training windows; ");
         sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}, reference model {Base.TimingsSeconds.GetValueOrDefault("reference_model"):F1} s.\n\n");
-        int horizon = Settings.ClassifierHorizon;
-        bool atH = horizon != Settings.Horizon;   // a column of its own only when the classifiers read longer windows
-        sb.Append(c, $"| goal | peak | goal error | hit | held-out accuracy (reward, {horizon} steps) | FastTree accuracy ({horizon} steps) |{(atH ? $" reward accuracy at H = {Settings.Horizon} |" : "")} expert model s | reward s | eval s | total s |\n");
-        sb.Append(atH ? "|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|\n" : "|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|\n");
+        sb.Append("| goal | peak | goal error | hit | held-out AUC | held-out accuracy (reward) | FastTree accuracy | expert model s | reward s | eval s | total s |\n");
+        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var g in Goals)
         {
             var t = g.TimingsSeconds;
-            double reward = t.GetValueOrDefault("reward_targets") + t.GetValueOrDefault("reward_training") + t.GetValueOrDefault("map_reward_training");
+            double reward = t.GetValueOrDefault("reward") + t.GetValueOrDefault("map_reward");
             double eval = t.GetValueOrDefault("heatmap") + t.GetValueOrDefault("heldout_accuracy") + t.GetValueOrDefault("fasttree");
             sb.Append(c, $"| ({g.Goal[0]:0.##}, {g.Goal[1]:0.##}) | {(g.Peak is null ? "none" : $"({g.Peak[0]:0.##}, {g.Peak[1]:0.##})")} | {g.GoalError:F2} | {(g.Hit ? "yes" : "no")} | ");
-            sb.Append(c, $"{g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} |{(atH ? $" {g.HeldoutAccuracyAtTrainingHorizon:F3} |" : "")} {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
+            sb.Append(c, $"{g.HeldoutAuc:F3} | {g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
         }
         sb.Append(c, $"\n**Hits: {Summary.Hits} / {Summary.Goals}** (peak within 1.0 of the goal). Mean goal error {Summary.MeanGoalError:F2}; ");
-        sb.Append(c, $"mean held-out accuracy on {horizon}-step windows {Summary.MeanHeldoutAccuracy:F3} (reward) vs {Summary.MeanFasttreeAccuracy:F3} (FastTree)");
-        sb.Append(atH ? string.Create(c, $"; the reward's on H = {Settings.Horizon} windows {Summary.MeanHeldoutAccuracyAtTrainingHorizon:F3}.  \n") : ".  \n");
+        sb.Append(c, $"held-out windows of H = {Settings.Horizon} steps: mean AUC {Summary.MeanHeldoutAuc:F3}, mean accuracy {Summary.MeanHeldoutAccuracy:F3} (reward) vs {Summary.MeanFasttreeAccuracy:F3} (FastTree).  \n");
         sb.Append(c, $"Total time {TotalSeconds:F0} s ({TotalSeconds / 60:F1} min).\n\n");
         sb.Append("Heat maps: ").Append(string.Join(", ", Goals.Select(g => $"[{g.Heatmap}]({g.Heatmap})"))).Append('\n');
+        sb.Append("\nModel zips (load with `mlContext.Model.Load`): ").Append(string.Join(", ", Models.Concat(Goals.SelectMany(g => g.Models)).Select(m => $"`{m.File}`"))).Append('\n');
         return sb.ToString();
     }
 }

@@ -109,32 +109,28 @@ public sealed record Maze2DSettings
 
     /// <summary>
     /// Size of the pool of cached regression targets (x0, t, eps -> mu_base, mu_expert - mu_base), computed once in large
-    /// batches; 0 computes them for every step instead (the core <c>RewardTrainer</c>).
+    /// batches (the reward trainer's <c>TargetCachePoolSize</c>, never refreshed); 0 draws them afresh at every step.
     /// </summary>
     public int RewardTargetPool { get; init; } = 16_384;
 
-    /// <summary>Balance the reward's loss over noise levels (see <c>CachedTargetRewardTrainer.BalanceSteps</c>); needs a target pool.</summary>
+    /// <summary>Balance the reward's loss over noise levels (the reward trainer's <c>BalanceNoiseLevels</c>); needs a target pool.</summary>
     public bool RewardBalanceSteps { get; init; }
 
     // ---- evaluation ----
     /// <summary>At most this many windows per class (expert / base) for the classifiers' training and held-out sets.</summary>
     public int EvaluationWindows { get; init; } = 3000;
 
-    /// <summary>
-    /// Steps per window that the two classifiers (the reward's logistic regression and FastTree) see, a multiple of H;
-    /// 0 (default) = the diffusion horizon H. The reward is per state, so it scores a window of any length as the mean of its
-    /// states' rewards; the paper's windows were its diffusion horizon, 256 steps. Measured on umaze (4 goals), 64-step windows
-    /// moved the reward's accuracy by -0.03 to +0.07 (mean +0.01; FastTree reached 0.77-0.87), and FastTree on 384 features
-    /// took 610-640 s per goal on a loaded 2-core machine against 5-20 s at H, so the default stays H. The reward's accuracy at
-    /// H is reported either way.
-    /// </summary>
-    public int EvaluationHorizon { get; init; }
-
     /// <summary>Trees of the FastTree baseline.</summary>
     public int FastTreeTrees { get; init; } = 50;
 
     /// <summary>Leaves per tree of the FastTree baseline.</summary>
     public int FastTreeLeaves { get; init; } = 20;
+
+    /// <summary>Guidance scale of the sampler each goal saves (sampler-&lt;goal&gt;.zip; <c>mlreward sample --scale</c> overrides it).</summary>
+    public double SamplerGuidanceScale { get; init; } = 1.0;
+
+    /// <summary>The saved sampler guides no reverse step below this one (the paper's t_stopgrad).</summary>
+    public int SamplerStopGradientBelow { get; init; }
 
     /// <summary>Diagnostic: noise steps t at which the map's reward is also read (goal errors in report.json, heat maps
     /// heatmap-&lt;goal&gt;-t&lt;t&gt;.png). Empty by default: the paper's map reads t = 0.</summary>
@@ -209,9 +205,6 @@ public sealed record Maze2DSettings
         _ => throw new ArgumentException($"Unknown preset '{name}'. Presets: quick, default, paper-lite.", nameof(name)),
     };
 
-    /// <summary>The classifiers' window length: <see cref="EvaluationHorizon"/>, or H when it is 0.</summary>
-    public int ClassifierHorizon => EvaluationHorizon > 0 ? EvaluationHorizon : Horizon;
-
     /// <summary>The preset names.</summary>
     public static IReadOnlyList<string> PresetNames { get; } = ["quick", "default", "paper-lite"];
 
@@ -235,13 +228,12 @@ public sealed record Maze2DSettings
         Positive(RewardTrainingSteps, nameof(RewardTrainingSteps));
         Positive(RewardBatchSize, nameof(RewardBatchSize));
         Positive(EvaluationWindows, nameof(EvaluationWindows));
-        if (EvaluationHorizon < 0)
-            throw new ArgumentOutOfRangeException(nameof(EvaluationHorizon), EvaluationHorizon, "EvaluationHorizon must be 0 (the diffusion horizon) or positive.");
-        if (EvaluationHorizon % Horizon != 0)
-            throw new ArgumentException($"EvaluationHorizon ({EvaluationHorizon}) must be a multiple of the horizon H = {Horizon} (the reward's normaliser works on H-step rows).", nameof(EvaluationHorizon));
         Positive(FastTreeTrees, nameof(FastTreeTrees));
-        if (ExpertTrainingSteps < 0)
-            throw new ArgumentOutOfRangeException(nameof(ExpertTrainingSteps), ExpertTrainingSteps, "ExpertTrainingSteps must not be negative.");
+        Positive(ExpertTrainingSteps, nameof(ExpertTrainingSteps));
+        if (SamplerGuidanceScale < 0 || !double.IsFinite(SamplerGuidanceScale))
+            throw new ArgumentOutOfRangeException(nameof(SamplerGuidanceScale), SamplerGuidanceScale, "SamplerGuidanceScale must be finite and at least 0.");
+        if (SamplerStopGradientBelow < 0 || SamplerStopGradientBelow >= DiffusionSteps)
+            throw new ArgumentOutOfRangeException(nameof(SamplerStopGradientBelow), SamplerStopGradientBelow, $"SamplerStopGradientBelow must lie in 0..{DiffusionSteps - 1}.");
         if (FastTreeLeaves < 2)
             throw new ArgumentOutOfRangeException(nameof(FastTreeLeaves), FastTreeLeaves, "FastTreeLeaves must be at least 2.");
         if (!(HeldOutFraction is > 0 and < 1))
@@ -263,21 +255,6 @@ public sealed record Maze2DSettings
             throw new ArgumentException("RewardHiddenSizes needs at least one positive width.", nameof(RewardHiddenSizes));
     }
 
-    /// <summary>What determines the base model (data, network, training): the key of its disk cache.</summary>
-    internal string BaseModelKey(string layoutText) => string.Create(CultureInfo.InvariantCulture,
-        $"maze2d-base v1; layout={layoutText.Replace("\n", "/")}; seed={Seed}; transitions={BaseTransitions}; heldout={HeldOutFraction:R}; H={Horizon}; stride={WindowStride}; T={DiffusionSteps}; eps={PredictNoise}; clip={ClipDenoised}; dim={NetworkDimension}; mults={string.Join(",", NetworkMultipliers)}; steps={BaseTrainingSteps}; batch={BaseBatchSize}; lr={DiffusionLearningRate:R}; ema={DiffusionEmaStartStep}");
-
-    /// <summary>What determines one expert model, given the base model's key.</summary>
-    internal string ExpertModelKey(string baseKey, double goalX, double goalY) => string.Create(CultureInfo.InvariantCulture,
-        $"maze2d-expert v1; base=[{baseKey}]; goal={goalX:R},{goalY:R}; transitions={ExpertTransitions}; steps={ExpertTrainingSteps}; batch={ExpertBatchSize}; lr={ExpertLearningRate:R}; ema={ExpertEmaStartStep}; warm={ExpertWarmStart}; paired={PairedReference}");
-
-    /// <summary>What determines the reference model (see <see cref="PairedReference"/>), given the base model's key.</summary>
-    internal string ReferenceModelKey(string baseKey) => string.Create(CultureInfo.InvariantCulture,
-        $"maze2d-reference v1; base=[{baseKey}]; steps={ExpertTrainingSteps}; batch={ExpertBatchSize}; lr={ExpertLearningRate:R}; ema={ExpertEmaStartStep}; seed={FineTuneSeed}");
-
-    /// <summary>The training seed of the expert and reference fine-tuning when <see cref="PairedReference"/> is set.</summary>
-    internal int FineTuneSeed => Seed + 500;
-
     /// <summary>A readable multi-line summary of the settings.</summary>
     public string Describe()
     {
@@ -286,7 +263,7 @@ public sealed record Maze2DSettings
         sb.Append(c, $"data: base {BaseTransitions:N0} transitions, expert {ExpertTransitions:N0} per goal, windows H={Horizon} stride {WindowStride}, {HeldOutFraction:P0} of episodes held out\n");
         sb.Append(c, $"diffusion: TemporalUNet dim {NetworkDimension} mults {string.Join(",", NetworkMultipliers)}, T={DiffusionSteps}, predicts {(PredictNoise ? "epsilon" : "x0")}, lr {DiffusionLearningRate:G}; base {BaseTrainingSteps} x {BaseBatchSize}; expert {ExpertTrainingSteps} x {ExpertBatchSize}, lr {ExpertLearningRate:G}{(ExpertWarmStart ? " (warm start from base)" : "")}\n");
         sb.Append(c, $"reward: per-state MLP {string.Join("x", RewardHiddenSizes)} (window 1) on the {RewardFeatures.ToString().ToLowerInvariant()}{(MapRewardFeatures != RewardFeatures ? $" (heat map: a second one on the {MapRewardFeatures.ToString().ToLowerInvariant()})" : "")}, {RewardTrainingSteps} x {RewardBatchSize}, lr {RewardLearningRate:G}, {RewardExpertFraction:P0} expert windows, {(RewardTargetPool > 0 ? $"{RewardTargetPool:N0} cached targets" : "targets per step")}\n");
-        sb.Append(c, $"evaluation: windows of {ClassifierHorizon} steps, <= {EvaluationWindows:N0} per class, FastTree {FastTreeTrees} trees x {FastTreeLeaves} leaves");
+        sb.Append(c, $"evaluation: windows of {Horizon} steps, <= {EvaluationWindows:N0} per class, FastTree {FastTreeTrees} trees x {FastTreeLeaves} leaves");
         return sb.ToString();
     }
 }

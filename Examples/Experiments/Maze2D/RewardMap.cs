@@ -1,7 +1,7 @@
 using Microsoft.ML.RewardExtraction;
 using MLReward.Environments.Maze2D;
-using TorchSharp;
-using static TorchSharp.torch;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 
 namespace MLReward.Experiments.Maze2D;
 
@@ -37,45 +37,17 @@ public sealed class RewardMap
     public int States { get; }
 
     /// <summary>
-    /// Scores every transition of <paramref name="log"/> with the per-state (window 1) reward at t = 0. The states are
-    /// packed H to a row into the reward's [B, H, 6] input (padding the last row by repeating the last state), normalised with
-    /// the base model's normaliser, and scored with <see cref="PerStateReward.StateRewards"/> (the core's
-    /// <see cref="StateReward.WindowRewards"/>), which returns one reward per state; with window 1 a state's reward does not
-    /// depend on its neighbours, so this equals scoring each state as its own 1-step window.
+    /// Scores every state of <paramref name="log"/> with a per-state (window 1) reward through its ML.NET transformer: each
+    /// state goes in as a window of that state repeated, whose reward is the state's own (see
+    /// <see cref="MazeWindows.RepeatedStates"/>). <paramref name="reward"/> scores at its own step (see
+    /// <c>RelativeRewardTransformer.AtScoringStep</c>).
     /// </summary>
-    public static float[] ScoreStates(RelativeRewardModel reward, TransitionLog log, int step = 0)
+    public static float[] ScoreStates(MLContext ml, RelativeRewardTransformer reward, TransitionLog log)
     {
         ArgumentNullException.ThrowIfNull(reward);
         ArgumentNullException.ThrowIfNull(log);
-        if (reward.Network is not PerStateReward network)
-            throw new ArgumentException($"The reward map needs a per-state reward ({nameof(PerStateReward)}).", nameof(reward));
-        var normalizer = reward.Normalizer ?? throw new ArgumentException("The reward has no normaliser attached.", nameof(reward));
-        int horizon = reward.Shape.Horizon, d = TrajectoryWindowSet.TransitionDimension, n = log.Count;
-        int rows = (n + horizon - 1) / horizon;
-        var raw = new float[(long)rows * horizon * d];
-        var actions = log.Actions;
-        var observations = log.Observations;
-        for (int k = 0; k < rows * horizon; k++)
-        {
-            int i = Math.Min(k, n - 1);
-            var row = raw.AsSpan(k * d, d);
-            actions.Slice(2 * i, 2).CopyTo(row);
-            observations.Slice(4 * i, 4).CopyTo(row[2..]);
-        }
-        var result = new float[rows * horizon];
-        const int chunk = 1024;
-        for (int first = 0; first < rows; first += chunk)
-        {
-            int count = Math.Min(chunk, rows - first);
-            using var scope = NewDisposeScope();
-            using var noGrad = no_grad();
-            var batch = tensor(raw.AsSpan(first * horizon * d, count * horizon * d).ToArray(), new long[] { count, horizon, d }, ScalarType.Float32);
-            var x = normalizer.Normalize(batch);
-            var t = full(new long[] { count }, step, ScalarType.Int64);
-            var perState = network.StateRewards(x, t).contiguous();
-            perState.data<float>().CopyTo(result, first * horizon);
-        }
-        return result.AsSpan(0, n).ToArray();
+        var states = MazeWindows.RepeatedStates(ml, log, reward.Shape.Horizon);
+        return reward.Transform(states).GetColumn<float>(reward.OutputColumnName).ToArray();
     }
 
     /// <summary>Builds the map from per-state rewards and the states' positions (observation x, y).</summary>

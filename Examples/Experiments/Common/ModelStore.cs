@@ -1,0 +1,108 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.RewardExtraction;
+
+namespace MLReward.Experiments;
+
+/// <summary>
+/// A folder of ML.NET model zips, each saved with the key of what made it. Three uses share it: the model cache
+/// (<c>name-hash.zip</c>, reused by any later run with the same key), a run's output folder (<c>name.zip</c>, the models
+/// the run hands back) and <c>--models DIR</c> (an earlier run's output, reused only when its keys match).
+/// </summary>
+public sealed class ModelStore
+{
+    private readonly MLContext _ml;
+    private readonly bool _hashedNames;
+
+    /// <summary>A store in <paramref name="directory"/> (created when missing). With <paramref name="hashedNames"/> every key
+    /// gets a file of its own (a cache); without, a name holds the model of the last key saved under it.</summary>
+    public ModelStore(MLContext ml, string directory, bool hashedNames)
+    {
+        _ml = ml ?? throw new ArgumentNullException(nameof(ml));
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        Directory = Path.GetFullPath(directory);
+        _hashedNames = hashedNames;
+    }
+
+    /// <summary>The folder.</summary>
+    public string Directory { get; }
+
+    /// <summary>
+    /// The key of a model: a hash of the settings record (serialised whole, so that any new or changed setting makes a new
+    /// key and can never be served a model trained without it) and of what else determines the model (its role, a goal).
+    /// </summary>
+    public static string Key<TSettings>(TSettings settings, params object[] parts)
+    {
+        var text = new StringBuilder(JsonSerializer.Serialize(settings));
+        foreach (var part in parts)
+            text.Append('|').Append(FormattableString.Invariant($"{part}"));
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..24];
+    }
+
+    /// <summary>The zip file of <paramref name="name"/> under <paramref name="key"/>.</summary>
+    public string PathOf(string name, string key) => Path.Combine(Directory, _hashedNames ? $"{name}-{key}.zip" : $"{name}.zip");
+
+    /// <summary>Whether the store holds <paramref name="name"/> saved under <paramref name="key"/>.</summary>
+    public bool Contains(string name, string key)
+    {
+        string path = PathOf(name, key);
+        return File.Exists(path) && File.Exists(KeyFile(path)) && File.ReadAllText(KeyFile(path)).Trim() == key;
+    }
+
+    /// <summary>
+    /// Loads <paramref name="name"/> if it was saved under <paramref name="key"/>; null when it is missing. A damaged
+    /// zip in a cache counts as missing (it is retrained and overwritten); elsewhere it is an error naming the file.
+    /// </summary>
+    public T? TryLoad<T>(string name, string key) where T : class, ITransformer
+    {
+        if (!Contains(name, key))
+            return null;
+        string path = PathOf(name, key);
+        try
+        {
+            var model = SafeModelSave.Load(_ml, path, out _);
+            return model as T ?? throw new InvalidDataException($"'{path}' holds a {model.GetType().Name}, not a {typeof(T).Name}.");
+        }
+        catch (InvalidDataException) when (_hashedNames)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Loads <paramref name="name"/>, which must have been saved under <paramref name="key"/>: an earlier run's model
+    /// reused in place of training. Throws, naming the file, when it is missing or was made with other settings.</summary>
+    public T Load<T>(string name, string key) where T : class, ITransformer
+    {
+        string path = PathOf(name, key);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"'{path}' does not exist: the models folder lacks '{name}'.", path);
+        if (!Contains(name, key))
+            throw new InvalidDataException($"'{path}' was trained with other settings (key {ReadKey(path)}, this run needs {key}); " +
+                "run with the settings of the run that wrote it, or without --models.");
+        return TryLoad<T>(name, key)!;
+    }
+
+    /// <summary>Saves <paramref name="model"/> as <paramref name="name"/> under <paramref name="key"/> (atomically: a reader never
+    /// sees half a file; parallel writers of one entry leave one whole copy). Returns the zip's path.</summary>
+    public string Save(ITransformer model, DataViewSchema? inputSchema, string name, string key)
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        string path = PathOf(name, key);
+        SafeModelSave.Save(_ml, model, inputSchema, path);
+        AtomicText(KeyFile(path), key + "\n");
+        return path;
+    }
+
+    private static string KeyFile(string zip) => zip + ".key";
+
+    private static string ReadKey(string zip) => File.Exists(KeyFile(zip)) ? File.ReadAllText(KeyFile(zip)).Trim() : "none";
+
+    private static void AtomicText(string path, string text)
+    {
+        string temporary = $"{path}.{Guid.NewGuid():N}.tmp";
+        File.WriteAllText(temporary, text);
+        File.Move(temporary, path, overwrite: true);
+    }
+}
