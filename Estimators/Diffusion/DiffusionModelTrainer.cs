@@ -67,11 +67,26 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         /// <summary>Noise levels averaged by <c>DenoisingError</c>. Default 8.</summary>
         public int ScoringNoiseLevels { get; set; } = 8;
 
+        /// <summary>A weight per sample entry (Shape.Length of them, finite, at least 0) on the denoising loss, e.g.
+        /// <see cref="DiffusionTrainingOptions.TrajectoryLossWeights"/> to weight the first action as Diffuser does for
+        /// planning. Default null (uniform).</summary>
+        public float[]? LossWeights { get; set; }
+
+        /// <summary>The entries known when sampling (Shape.Length flags, row-major), e.g.
+        /// <see cref="RewardTrainingOptions.FirstObservationCondition"/>: during training they are replaced by the sample's clean
+        /// values on the noisy input, as the sampler inpaints them (Diffuser's conditioning). Default null (none).</summary>
+        public bool[]? ConditionMask { get; set; }
+
         /// <summary>A shallow copy (arrays and models are shared).</summary>
         internal Options Copy() => CopyAs<Options>();
 
         /// <summary>The core training settings these options describe, with <paramref name="seed"/>.</summary>
-        internal DiffusionTrainingOptions ToTrainingOptions(int seed) => Fill(new DiffusionTrainingOptions(), seed);
+        internal DiffusionTrainingOptions ToTrainingOptions(int seed)
+        {
+            var core = Fill(new DiffusionTrainingOptions(), seed);
+            core.LossWeights = LossWeights;
+            return core;
+        }
 
         /// <summary>Checks every setting in ML.NET's wording; returns the seed (the MLContext's when <see cref="TrainerOptionsBase.Seed"/> is unset).</summary>
         internal int Check(IHost host)
@@ -95,6 +110,11 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         _host.CheckUserArg(options.DiffusionSteps >= 1, nameof(Options.DiffusionSteps), "must be at least 1");
         _host.CheckUserArg(options.ScoringNoiseLevels >= 1, nameof(Options.ScoringNoiseLevels), "must be at least 1");
         _seed = options.Check(_host);
+        int length = options.Shape!.Length;
+        _host.CheckUserArg(options.LossWeights is null || options.LossWeights.Length == length, nameof(Options.LossWeights),
+            $"has {options.LossWeights?.Length} entries but a sample of {options.Shape} has {length}");
+        _host.CheckUserArg(options.ConditionMask is null || options.ConditionMask.Length == length, nameof(Options.ConditionMask),
+            $"has {options.ConditionMask?.Length} entries but a sample of {options.Shape} has {length}");
         foreach (var (other, name) in new[] { (options.NormalizeLike, nameof(Options.NormalizeLike)), (options.InitialModel, nameof(Options.InitialModel)) })
         {
             ModelArguments.CheckAlive(_host, other, name);
@@ -147,7 +167,9 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
                     CopyWeights(o.InitialModel.Model, model);
                 var normalized = normalizer.Normalize(raw);
                 reporter.Channel.Info($"Training a diffusion model on {normalized.shape[0]} samples of {shape}: T = {o.DiffusionSteps}, {o.TrainingSteps} steps of {o.BatchSize}.");
-                new DiffusionTrainer(o.ToTrainingOptions(_seed)).Train(model, normalized, reporter, o.CancellationToken);
+                var condition = o.ConditionMask is null ? null
+                    : new InpaintingCondition(torch.zeros(shape.BatchShape(1)), torch.tensor(o.ConditionMask).reshape(shape.BatchShape(1)));
+                new DiffusionTrainer(o.ToTrainingOptions(_seed)).Train(model, normalized, reporter, o.CancellationToken, condition);
             }
             return new DiffusionModelTransformer(_host, model, o.FeatureColumnName, o.OutputColumnName, o.ScoringBatchSize,
                 o.InvalidValues, o.ScoringNoiseLevels, _seed);

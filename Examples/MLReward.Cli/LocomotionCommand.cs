@@ -34,6 +34,7 @@ internal static class LocomotionCommand
         };
         var cache = new Option<DirectoryInfo?>("--cache") { Description = "Model cache folder (default: .cache beside the output folder)." };
         var noCache = new Option<bool>("--no-cache") { Description = "Neither read nor write cached models." };
+        var models = new Option<DirectoryInfo?>("--models") { Description = "Use the models of an earlier run (its output folder) instead of training; they must have been trained with the same settings and policies." };
         var seed = new Option<int?>("--seed") { Description = "Seed of data, training and evaluation (default 1)." };
         var threads = new Option<int>("--threads")
         {
@@ -48,7 +49,7 @@ internal static class LocomotionCommand
 
         var command = new Command("locomotion", "Regenerate base and expert data from saved SAC policies, train base and expert diffusion planners and the relative reward, then compare the unsteered and the reward-steered planner with the expert policy (report.json, report.md, returns.png).")
         {
-            env, preset, output, scale, stopGrad, sweep, episodes, policies, cache, noCache, seed, threads, set,
+            env, preset, output, scale, stopGrad, sweep, episodes, policies, cache, noCache, models, seed, threads, set,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -80,7 +81,10 @@ internal static class LocomotionCommand
                     OutputDirectory = outDir,
                     PolicyDirectory = result.GetValue(policies)?.FullName,
                     CacheDirectory = cacheDir,
-                    Log = line => AnsiConsole.MarkupLine($"[grey]{DateTime.Now:HH:mm:ss}[/] {Markup.Escape(line)}"),
+                    ModelsDirectory = result.GetValue(models) is { } modelsDir
+                        ? (modelsDir.Exists ? modelsDir.FullName : throw new ArgumentException($"--models: folder '{modelsDir.FullName}' does not exist."))
+                        : null,
+                    Observer = new ConsoleObserver(),
                 });
                 AnsiConsole.MarkupLine($"[bold]mlreward locomotion[/]: task [bold]{task}[/], preset [bold]{Markup.Escape(settings.Preset)}[/]; output {Markup.Escape(outDir)}; cache {Markup.Escape(cacheDir ?? "off")}");
                 foreach (var line in settings.Describe().Split('\n'))
@@ -123,6 +127,7 @@ internal static class LocomotionCommand
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine(string.Create(c, $"Welch p (two-sided) [bold]{report.Welch.PTwoSided:G3}[/], gap recovered [bold]{report.GapRecovered:P1}[/], total {report.TotalSeconds:F0} s"));
         AnsiConsole.MarkupLine($"reports: {Markup.Escape(Path.Combine(outDir, "report.md"))}, {Markup.Escape(Path.Combine(outDir, "report.json"))}, {Markup.Escape(Path.Combine(outDir, "returns.png"))}");
+        AnsiConsole.MarkupLine($"models:  {Markup.Escape(string.Join(", ", report.Models.Select(m => m.File)))} (mlreward sample --model {Markup.Escape(Path.Combine(outDir, "sampler.zip"))})");
     }
 
     /// <summary>"0.2,1,1@0" -> scales (0.2, 1, 1) and t_stopgrads (default, default, 0).</summary>

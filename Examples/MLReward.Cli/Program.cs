@@ -11,5 +11,6 @@ var root = new RootCommand("mlreward: reward functions extracted from diffusion 
     LocomotionCommand.Create(),
     ImagesCommand.Create(),
     ScoreCommand.Create(),
+    SampleCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -1,35 +1,74 @@
 using System.CommandLine;
 using System.Globalization;
 using Microsoft.ML;
+using MLReward.Experiments;
 using MLReward.Experiments.Images;
 
 namespace MLReward.Cli;
 
-/// <summary><c>mlreward score</c>: scores data with a saved reward zip. Today: a folder of images.</summary>
+/// <summary><c>mlreward score</c>: scores data with a saved reward zip: a CSV of transitions (windowed as at training time), or a
+/// folder of images.</summary>
 internal static class ScoreCommand
 {
     public static Command Create()
     {
-        var model = new Option<FileInfo>("--model") { Description = "A reward zip (reward.zip, or a chain ending in a reward such as models.zip).", Required = true };
-        var images = new Option<DirectoryInfo>("--images") { Description = "A folder of image files of the model's size (png, jpg, bmp, ...), read as grey.", Required = true };
-        var output = new Option<FileInfo?>("--out") { Description = "CSV of file,reward (default: printed)." };
-        var command = new Command("score", "Score image files with a saved reward.") { model, images, output };
-        command.SetAction(result =>
+        var model = new Option<FileInfo>("--model") { Description = "A reward zip (reward.zip, reward-<goal>.zip, or a chain ending in a reward such as models.zip).", Required = true };
+        var data = new Option<FileInfo?>("--data") { Description = "A CSV of transitions with a header row: an episode column, then the step's values (an episode's rows together and in order)." };
+        var images = new Option<DirectoryInfo?>("--images") { Description = "A folder of image files of the model's size (png, jpg, bmp, ...), read as grey." };
+        var episode = new Option<string>("--episode-column") { Description = "With --data: the episode column.", DefaultValueFactory = _ => "Episode" };
+        var features = new Option<string?>("--features") { Description = "With --data: the step's columns, comma-separated, in the model's order (default: every column but the episode column)." };
+        var stride = new Option<int>("--stride") { Description = "With --data: steps between window starts.", DefaultValueFactory = _ => 1 };
+        var output = new Option<FileInfo?>("--out") { Description = "CSV of the rewards (default: printed). With --data, per window; the per-episode sums go to <out>-episodes.csv." };
+        var command = new Command("score", "Score transitions (a CSV) or image files with a saved reward.") { model, data, images, episode, features, stride, output };
+        command.SetAction((result, cancellationToken) =>
         {
-            var scores = ImageScoring.Score(new MLContext(seed: 0), result.GetValue(model)!.FullName, result.GetValue(images)!.FullName);
-            var lines = new[] { "file,reward" }.Concat(scores.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.File},{s.Reward:R}")));
-            if (result.GetValue(output) is { } file)
+            var ml = new MLContext(seed: 0);
+            string modelPath = result.GetValue(model)!.FullName;
+            var outFile = result.GetValue(output);
+            try
             {
-                File.WriteAllLines(file.FullName, lines);
-                Console.WriteLine($"{scores.Count} images scored: {file.FullName}");
+                if ((result.GetValue(data) is null) == (result.GetValue(images) is null))
+                    throw new ArgumentException("Give either --data FILE.csv (transitions) or --images DIR.");
+                if (result.GetValue(images) is { } folder)
+                {
+                    var scores = ImageScoring.Score(ml, modelPath, folder.FullName);
+                    Write(outFile, scores.Count, "images", writer =>
+                    {
+                        writer.WriteLine("file,reward");
+                        foreach (var s in scores)
+                            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{s.File},{s.Reward:R}"));
+                    });
+                    return Task.FromResult(0);
+                }
+                var columns = result.GetValue(features)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+                var progress = new Progress<long>(n => Console.Error.Write($"\rwindows scored: {n:N0}"));
+                var windows = TrajectoryScoring.Score(ml, modelPath, result.GetValue(data)!.FullName, result.GetValue(episode)!, columns,
+                    result.GetValue(stride), progress, cancellationToken);
+                Console.Error.WriteLine();
+                var episodes = TrajectoryScoring.PerEpisode(windows);
+                Write(outFile, windows.Count, "windows", writer => TrajectoryScoring.WriteWindows(writer, windows));
+                var episodeFile = outFile is null ? null : new FileInfo(Path.Combine(outFile.DirectoryName ?? ".", Path.GetFileNameWithoutExtension(outFile.Name) + "-episodes.csv"));
+                Write(episodeFile, episodes.Count, "episodes", writer => TrajectoryScoring.WriteEpisodes(writer, episodes));
+                return Task.FromResult(0);
             }
-            else
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
             {
-                foreach (var line in lines)
-                    Console.WriteLine(line);
+                Console.Error.WriteLine($"error: {e.Message}");
+                return Task.FromResult(2);
             }
-            return 0;
         });
         return command;
+    }
+
+    private static void Write(FileInfo? file, int count, string what, Action<TextWriter> write)
+    {
+        if (file is null)
+        {
+            write(Console.Out);
+            return;
+        }
+        using (var writer = new StreamWriter(file.FullName))
+            write(writer);
+        Console.WriteLine($"{count:N0} {what} scored: {file.FullName}");
     }
 }

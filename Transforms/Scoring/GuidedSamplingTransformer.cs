@@ -102,6 +102,23 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
     /// <summary>The shape of one sample.</summary>
     public SampleShape Shape => BaseModel.Shape;
 
+    /// <summary>
+    /// This sampler with another guidance scale (0 samples the base model unguided), its other settings and its columns
+    /// unchanged: for a saved sampler whose scale the user wants to vary. The copy borrows this transformer's models, so it
+    /// fails with a clear error once this one is disposed.
+    /// </summary>
+    public GuidedSamplingTransformer WithGuidanceScale(double scale)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!double.IsFinite(scale) || scale < 0)
+            throw new ArgumentOutOfRangeException(nameof(scale), scale, "The guidance scale must be finite and at least 0.");
+        if (scale > 0 && Reward is null)
+            throw new InvalidOperationException("This sampler was saved without a reward, so it cannot be guided; only scale 0 is possible.");
+        var guidance = new GuidanceOptions { Scale = scale, StopGradientBelow = Guidance.StopGradientBelow, ScaleByVariance = Guidance.ScaleByVariance, GuideSteps = Guidance.GuideSteps };
+        return new GuidedSamplingTransformer(Host, BaseModel, scale == 0 ? null : Reward, guidance, OutputColumnName, ConditionColumnName,
+            ConditionMaskColumnName, SeedColumnName, Seed, BatchSize, ownsModels: false, lenders: [this]);
+    }
+
     private protected override DataViewType OutputType => new VectorDataViewType(NumberDataViewType.Single, Shape.Length);
 
     private protected override IReadOnlyList<BatchInput> Inputs => _inputs;

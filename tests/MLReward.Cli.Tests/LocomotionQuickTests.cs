@@ -90,37 +90,47 @@ public class LocomotionQuickTests(ITestOutputHelper output)
         }
         string root = Path.Combine(Path.GetTempPath(), $"mlreward-locomotion-cache-{Guid.NewGuid():N}");
         string cache = Path.Combine(root, "cache");
-        JsonElement Run(string name, params string[] sets)
+        JsonElement Run(string name, string[] options, params string[] sets)
         {
             string dir = Path.Combine(root, name);
             string[] args = ["--env", "cheetah", "--preset", "quick", "--out", dir, "--cache", cache, "--episodes", "2", "--set", "EvaluationSteps=3",
-                "--set", "ExpertPlannerDiagnostic=false", .. sets.SelectMany(s => new[] { "--set", s })];
+                "--set", "ExpertPlannerDiagnostic=false", .. options, .. sets.SelectMany(s => new[] { "--set", s })];
             Assert.Equal(0, LocomotionCommand.Create().Parse(args).Invoke());
             using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
             return json.RootElement.Clone();
         }
         try
         {
-            var first = Run("first");
+            var first = Run("first", []);
             Assert.False(first.GetProperty("models_cached").GetBoolean());
             Assert.True(first.GetProperty("timings_seconds").GetProperty("base_diffusion").GetDouble() > 0);
+            Assert.Equal(["base.zip", "expert.zip", "reward.zip", "sampler.zip"], first.GetProperty("models").EnumerateArray().Select(m => m.GetProperty("file").GetString()));
 
             // Another reward setting: the diffusion models come from the cache, the reward is trained.
-            var other = Run("other-reward", "RewardTrainingSteps=61");
+            var other = Run("other-reward", [], "RewardTrainingSteps=61");
             Assert.False(other.GetProperty("models_cached").GetBoolean());
-            Assert.Equal(0, other.GetProperty("timings_seconds").GetProperty("base_diffusion").GetDouble());
-            Assert.Equal(0, other.GetProperty("timings_seconds").GetProperty("expert_diffusion").GetDouble());
-            Assert.True(other.GetProperty("timings_seconds").GetProperty("reward").GetDouble() > 0);
-            Assert.Equal(first.GetProperty("losses").GetProperty("base").GetDouble(), other.GetProperty("losses").GetProperty("base").GetDouble());
+            var reused = other.GetProperty("models_reused");
+            Assert.True(reused.GetProperty("base").GetBoolean());
+            Assert.True(reused.GetProperty("expert").GetBoolean());
+            Assert.False(reused.GetProperty("reward").GetBoolean());
+            Assert.False(other.GetProperty("losses").TryGetProperty("base", out _));   // loaded, not trained
+            Assert.True(other.GetProperty("losses").TryGetProperty("reward", out _));
 
             // The first settings again: everything is loaded, and the planners meet the same returns.
-            var again = Run("again");
+            var again = Run("again", []);
             Assert.True(again.GetProperty("models_cached").GetBoolean());
-            Assert.Equal(0, again.GetProperty("timings_seconds").GetProperty("reward").GetDouble());
             foreach (var condition in new[] { "unsteered", "steered" })
                 Assert.Equal(first.GetProperty(condition).GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()),
                     again.GetProperty(condition).GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()));
-            Assert.Equal(2, Directory.GetDirectories(Directory.GetDirectories(cache).Single(), "reward-*").Length);
+            // One cache: two diffusion models and two rewards, each an ML.NET zip with its key; every run wrote its own zips.
+            Assert.Equal(4, Directory.GetFiles(cache, "*.zip").Length);
+            foreach (var name in new[] { "base.zip", "expert.zip", "reward.zip", "sampler.zip" })
+                Assert.True(File.Exists(Path.Combine(root, "again", name)), name);
+            // An earlier run's models reproduce its returns with nothing trained.
+            var fromModels = Run("from-models", ["--models", Path.Combine(root, "first")]);
+            Assert.True(fromModels.GetProperty("models_cached").GetBoolean());
+            Assert.Equal(first.GetProperty("steered").GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()),
+                fromModels.GetProperty("steered").GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()));
         }
         finally
         {

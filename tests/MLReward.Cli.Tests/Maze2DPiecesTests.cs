@@ -1,5 +1,7 @@
-using System.Text.Json;
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLReward.Environments.Maze2D;
+using MLReward.Experiments;
 using MLReward.Experiments.Maze2D;
 
 namespace MLReward.Cli.Tests;
@@ -10,34 +12,117 @@ public class Maze2DPiecesTests
     [Fact]
     public void Windows_stay_inside_episodes_and_hold_action_then_observation()
     {
+        var ml = new MLContext(1);
         var log = new TransitionLog();
         for (int e = 0; e < 2; e++)
             for (int t = 0; t < 10; t++)
                 log.Add(e, t, [e, t], [100 * e + t, 1, 2, 3], 0);
-        var windows = TrajectoryWindowSet.Cut(log, horizon: 4, stride: 3);
+        var windows = MazeWindows.Cut(ml, log.ToDataView(ml), horizon: 4, stride: 3, expert: true);
         // Starts 0, 3, 6 in each 10-step episode.
         Assert.Equal(6, windows.Count);
-        Assert.Equal(new[] { 0, 0, 0, 1, 1, 1 }, windows.EpisodeIds);
-        var w = windows.Window(4).ToArray();   // episode 1, start 3
+        Assert.Equal(new[] { 0, 0, 0, 1, 1, 1 }, windows.Select(w => w.EpisodeId));
+        Assert.Equal(new[] { 0, 3, 6, 0, 3, 6 }, windows.Select(w => w.StartStep));
+        Assert.All(windows, w => Assert.True(w.Label));
+        var w = windows[4].Features;   // episode 1, start 3
         Assert.Equal(new float[] { 1, 3, 103, 1, 2, 3 }, w[..6]);
         Assert.Equal(106f, w[3 * 6 + 2]);
-        var covered = TrajectoryWindowSet.Cut(log, horizon: 4, stride: 4, coverTail: true);
-        Assert.Equal(6, covered.Count);      // starts 0, 4 and the tail window 6
-        Assert.Equal(6f, covered.Window(2)[2]);
-        Assert.Equal(0, TrajectoryWindowSet.Cut(log, horizon: 11, stride: 1).Count);
+        Assert.Empty(MazeWindows.Cut(ml, log.ToDataView(ml), horizon: 11, stride: 1, expert: false));
+        // A state repeated H times: every row of its window is the state.
+        var repeated = ml.Data.CreateEnumerable<MazeWindow>(MazeWindows.RepeatedStates(ml, log, 3), reuseRowObject: false).ToList();
+        Assert.Equal(log.Count, repeated.Count);
+        Assert.Equal(new float[] { 1, 4, 104, 1, 2, 3, 1, 4, 104, 1, 2, 3, 1, 4, 104, 1, 2, 3 }, repeated[14].Features);
     }
 
     [Fact]
-    public void Episode_split_is_disjoint_seeded_and_holds_out_the_fraction()
+    public void Episode_split_is_disjoint_seeded_and_holds_out_about_the_fraction()
     {
+        var ml = new MLContext(1);
         var log = new TransitionLog();
-        for (int e = 0; e < 50; e++)
-            log.Add(e, 0, [0, 0], [0, 0, 0, 0], 0);
-        var a = EpisodeSplit.Create(log, 0.2, 7);
-        var b = EpisodeSplit.Create(log, 0.2, 7);
-        Assert.Equal(10, a.HeldOutEpisodes);
-        Assert.All(Enumerable.Range(0, 50), e => Assert.Equal(a.IsHeldOut(e), b.IsHeldOut(e)));
-        Assert.All(Enumerable.Range(0, 50), e => Assert.NotEqual(a.IsHeldOut(e), a.IsTraining(e)));
+        for (int e = 0; e < 200; e++)
+            for (int t = 0; t < 3; t++)
+                log.Add(e, t, [0, 0], [0, 0, 0, 0], 0);
+        var (training, heldOut) = MazeWindows.Split(ml, log, 0.2, 7);
+        var (training2, heldOut2) = MazeWindows.Split(ml, log, 0.2, 7);
+        var held = heldOut.GetColumn<int>(TransitionLog.EpisodeIdColumn).Distinct().ToHashSet();
+        Assert.Equal(held, heldOut2.GetColumn<int>(TransitionLog.EpisodeIdColumn).Distinct().ToHashSet());
+        Assert.DoesNotContain(training.GetColumn<int>(TransitionLog.EpisodeIdColumn), held.Contains);
+        Assert.Equal(200, held.Count + MazeWindows.EpisodeCount(training));
+        Assert.InRange(held.Count, 20, 60);
+        Assert.Equal(3 * held.Count, heldOut.GetColumn<int>(TransitionLog.EpisodeIdColumn).Count());   // whole episodes
+    }
+
+    [Fact]
+    public void Reward_windows_mix_experts_and_base_at_the_fraction_and_masks_pick_the_features()
+    {
+        var expert = Enumerable.Range(0, 10).Select(i => new MazeWindow { EpisodeId = i, Label = true }).ToList();
+        var @base = Enumerable.Range(0, 100).Select(i => new MazeWindow { EpisodeId = 1000 + i }).ToList();
+        var half = GoalModels.RewardTrainingWindows(@base, expert, 0.5, 3);
+        Assert.Equal(20, half.Count);
+        Assert.Equal(10, half.Count(w => w.Label));
+        Assert.Equal(20, half.Select(w => w.EpisodeId).Distinct().Count());
+        Assert.Equal(half.Select(w => w.EpisodeId), GoalModels.RewardTrainingWindows(@base, expert, 0.5, 3).Select(w => w.EpisodeId));
+        Assert.Equal(110, GoalModels.RewardTrainingWindows(@base, expert, 0.05, 3).Count);   // too few base windows: all of them
+        Assert.Same(expert, GoalModels.RewardTrainingWindows(@base, expert, 1, 3));
+        Assert.Equal([false, false, true, true, false, false], GoalModels.FeatureMask(RewardFeatures.Position));
+        Assert.Equal([false, false, true, true, true, true], GoalModels.FeatureMask(RewardFeatures.Observation));
+        Assert.All(GoalModels.FeatureMask(RewardFeatures.Transition), Assert.True);
+    }
+
+    [Fact]
+    public void Seed_streams_are_fixed_distinct_and_non_negative()
+    {
+        var seeds = new SeedStreams(1);
+        Assert.Equal(seeds.For("reward", 3), new SeedStreams(1).For("reward", 3));
+        var all = new[] { seeds.For("reward", 0), seeds.For("reward", 1), seeds.For("map-reward", 0), new SeedStreams(2).For("reward", 0) };
+        Assert.Equal(all.Length, all.Distinct().Count());
+        Assert.All(all, s => Assert.True(s >= 0));
+    }
+
+    [Fact]
+    public void Model_store_keys_follow_every_setting_and_a_stale_or_damaged_model_is_never_served()
+    {
+        string folder = Path.Combine(Path.GetTempPath(), "mlreward-store-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var quick = Maze2DSettings.Quick;
+            string key = ModelStore.Key(quick, "base");
+            Assert.Equal(key, ModelStore.Key(Maze2DSettings.Quick, "base"));
+            Assert.Equal(key, ModelStore.Key(quick with { FastTreeTrees = 21, Name = "renamed" }, "base"));   // evaluation only
+            Assert.NotEqual(key, ModelStore.Key(quick with { ExpertLearningRate = 2e-3 }, "base"));            // unmarked: every key
+            Assert.NotEqual(key, ModelStore.Key(quick with { DiffusionSteps = 12 }, "base"));
+            Assert.NotEqual(key, ModelStore.Key(quick, "expert"));
+            // A reward setting changes the rewards' keys and leaves the diffusion models'.
+            Assert.Equal(key, ModelStore.Key(quick with { RewardHiddenSizes = [32, 33] }, "base"));
+            string reward = ModelStore.Key(quick, "reward", "1_1");
+            Assert.NotEqual(reward, ModelStore.Key(quick with { RewardHiddenSizes = [32, 33] }, "reward", "1_1"));
+            Assert.NotEqual(reward, ModelStore.Key(quick, "reward", "1_2"));
+            Assert.Equal(reward, ModelStore.Key(quick with { MapRewardFeatures = RewardFeatures.Observation }, "reward", "1_1"));
+            Assert.NotEqual(ModelStore.Key(quick, "map-reward", "1_1"), ModelStore.Key(quick with { MapRewardFeatures = RewardFeatures.Observation }, "map-reward", "1_1"));
+
+            var ml = new MLContext(1);
+            var data = ml.Data.LoadFromEnumerable(new[] { new { X = 1f } });
+            var model = ml.Transforms.CopyColumns("Y", "X").Fit(data);
+            var cache = new ModelStore(ml, folder, hashedNames: true);
+            Assert.Null(cache.TryLoad<ITransformer>("m", key));
+            cache.Save(model, data.Schema, "m", key);
+            Assert.NotNull(cache.TryLoad<ITransformer>("m", key));
+            Assert.Null(cache.TryLoad<ITransformer>("m", ModelStore.Key(quick, "other")));
+            File.WriteAllBytes(cache.PathOf("m", key), [1, 2, 3]);
+            Assert.Null(cache.TryLoad<ITransformer>("m", key));   // damaged: retrained
+
+            var output = new ModelStore(ml, folder, hashedNames: false);
+            output.Save(model, data.Schema, "m", key);
+            Assert.NotNull(output.Load<ITransformer>("m", key));
+            var stale = Assert.Throws<InvalidDataException>(() => output.Load<ITransformer>("m", ModelStore.Key(quick with { Seed = 9 }, "base")));
+            Assert.Contains("m.zip", stale.Message);
+            Assert.Contains("other settings", stale.Message);
+            Assert.Throws<FileNotFoundException>(() => output.Load<ITransformer>("n", key));
+        }
+        finally
+        {
+            if (Directory.Exists(folder))
+                Directory.Delete(folder, recursive: true);
+        }
     }
 
     [Fact]

@@ -6,6 +6,23 @@ using Microsoft.ML.RewardExtraction;
 
 namespace MLReward.Experiments;
 
+/// <summary>Marks a setting that does not change the models a run trains (evaluation, reporting, labels), so that
+/// <see cref="ModelStore.Key"/> leaves it out.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class NotInModelKeyAttribute : Attribute
+{
+}
+
+/// <summary>Marks a setting that changes only the models of the given roles (e.g. a reward setting, which leaves the diffusion
+/// models as they are), so that <see cref="ModelStore.Key"/> puts it in those roles' keys only. An unmarked setting is in
+/// every key.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class ModelKeyOfAttribute(params string[] roles) : Attribute
+{
+    /// <summary>The roles whose models the setting changes.</summary>
+    public IReadOnlyList<string> Roles { get; } = roles;
+}
+
 /// <summary>
 /// A folder of ML.NET model zips, each saved with the key of what made it. Three uses share it: the model cache
 /// (<c>name-hash.zip</c>, reused by any later run with the same key), a run's output folder (<c>name.zip</c>, the models
@@ -30,12 +47,25 @@ public sealed class ModelStore
     public string Directory { get; }
 
     /// <summary>
-    /// The key of a model: a hash of the settings record (serialised whole, so that any new or changed setting makes a new
-    /// key and can never be served a model trained without it) and of what else determines the model (its role, a goal).
+    /// The key of the model of <paramref name="role"/>: a hash of the settings record, the role and what else determines the
+    /// model (a goal, the data's source). Every public property of the record is in it, so that a new or changed setting makes a
+    /// new key and can never be served a model trained without it. Left out are only the properties marked
+    /// <see cref="NotInModelKeyAttribute"/> (what a run does with its models, such as the evaluation episodes) and, for other
+    /// roles, those marked <see cref="ModelKeyOfAttribute"/> (a reward setting changes the reward, not the diffusion models).
     /// </summary>
-    public static string Key<TSettings>(TSettings settings, params object[] parts)
+    public static string Key<TSettings>(TSettings settings, string role, params object[] parts) where TSettings : notnull
     {
-        var text = new StringBuilder(JsonSerializer.Serialize(settings));
+        ArgumentException.ThrowIfNullOrEmpty(role);
+        var values = new SortedDictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var property in typeof(TSettings).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length > 0 || property.IsDefined(typeof(NotInModelKeyAttribute), inherit: true))
+                continue;
+            if (property.GetCustomAttributes(typeof(ModelKeyOfAttribute), inherit: true) is [ModelKeyOfAttribute only] && !only.Roles.Contains(role))
+                continue;
+            values[property.Name] = property.GetValue(settings);
+        }
+        var text = new StringBuilder(JsonSerializer.Serialize(values)).Append('|').Append(role);
         foreach (var part in parts)
             text.Append('|').Append(FormattableString.Invariant($"{part}"));
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())))[..24];

@@ -9,12 +9,12 @@ namespace MLReward.Experiments;
 /// </summary>
 public readonly record struct SeedStreams(int Root)
 {
-    /// <summary>The seed of stream <paramref name="name"/> (number <paramref name="index"/>): the first 31 bits of
-    /// SHA-256("root/name/index").</summary>
+    /// <summary>The seed of stream <paramref name="name"/> (number <paramref name="index"/>): the first 30 bits of
+    /// SHA-256("root/name/index"), leaving room for per-episode offsets (seed + i) below int.MaxValue.</summary>
     public int For(string name, int index = 0)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(FormattableString.Invariant($"{Root}/{name}/{index}")));
-        return BitConverter.ToInt32(hash, 0) & int.MaxValue;
+        return BitConverter.ToInt32(hash, 0) & 0x3FFFFFFF;
     }
 }

@@ -1,3 +1,5 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
 using MLReward.Locomotion;
 using MLReward.LocomotionAgents;
 using static TorchSharp.torch;
@@ -61,6 +63,48 @@ public sealed class BehaviourData
             }
         }
         return tensor(buffer, new long[] { n, horizon, d });
+    }
+
+    /// <summary>
+    /// The episodes as ML.NET rows, one per step: Episode (its index), Action, Observation (known-size vectors) and Expert
+    /// (whether <paramref name="expertPolicy"/> acted), the input of the library's window transform.
+    /// </summary>
+    public IDataView ToDataView(MLContext ml, string expertPolicy)
+    {
+        ArgumentNullException.ThrowIfNull(ml);
+        var schema = SchemaDefinition.Create(typeof(StepRow));
+        schema[nameof(StepRow.Action)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, ActionSize);
+        schema[nameof(StepRow.Observation)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, ObservationSize);
+        return ml.Data.LoadFromEnumerable(Steps(expertPolicy), schema);
+    }
+
+    private IEnumerable<StepRow> Steps(string expertPolicy)
+    {
+        for (int e = 0; e < Episodes.Count; e++)
+        {
+            var episode = Episodes[e];
+            for (int t = 0; t < episode.Length; t++)
+                yield return new StepRow
+                {
+                    Episode = e,
+                    Action = episode.Actions.AsSpan(t * ActionSize, ActionSize).ToArray(),
+                    Observation = episode.Observations.AsSpan(t * ObservationSize, ObservationSize).ToArray(),
+                    Expert = episode.Policy == expertPolicy,
+                };
+        }
+    }
+
+    /// <summary>One step as a row of <see cref="ToDataView"/>.</summary>
+    public sealed class StepRow
+    {
+        /// <summary>The episode.</summary>
+        public int Episode { get; set; }
+        /// <summary>The action taken.</summary>
+        public float[] Action { get; set; } = [];
+        /// <summary>The observation it was taken in.</summary>
+        public float[] Observation { get; set; } = [];
+        /// <summary>Whether the expert policy acted.</summary>
+        public bool Expert { get; set; }
     }
 
     /// <summary>Mean and standard error of the episode returns of <paramref name="policy"/> (all when null).</summary>

@@ -135,6 +135,12 @@ public sealed class LocomotionReport
     public required List<ConditionResult> Sweep { get; init; }
     /// <summary>Whether the targets were met: p &lt; 0.05 (two-sided Welch) and gap recovered &gt;= 0.3.</summary>
     public required Dictionary<string, bool> Targets { get; init; }
+
+    /// <summary>The model zips in the output folder.</summary>
+    public IReadOnlyList<ModelFile> Models { get; init; } = [];
+
+    /// <summary>Per model (base, expert, reward): whether it was loaded (cache or --models) rather than trained.</summary>
+    public Dictionary<string, bool> ModelsReused { get; init; } = [];
     /// <summary>Seconds per stage.</summary>
     public required Dictionary<string, double> TimingsSeconds { get; init; }
     /// <summary>Wall-clock seconds of the whole run.</summary>
@@ -187,6 +193,13 @@ public sealed class LocomotionReport
         foreach (var (name, d) in new[] { ("base", BaseData), ("expert", ExpertData) })
             b.Append(c, $"| {name} | {string.Join(", ", d.EpisodesPerPolicy.Select(p => $"{p.Key}: {p.Value}"))} | {string.Join(", ", d.MeanReturnPerPolicy.Select(p => string.Create(c, $"{p.Key}: {p.Value:F0}")))} | {d.Transitions} | {d.Windows} | {d.OutsideBaseLimits:P2} | {d.MaxAbsNormalized:F2} |\n");
         b.Append(c, $"\nPolicy files: {string.Join(", ", Policies.Select(p => $"{p.Key} = `{p.Value}`"))}\n\n");
+        if (Models.Count > 0)
+        {
+            b.Append("## Models (load with `mlContext.Model.Load`)\n\n| file | input | shape | contents |\n|---|---|---|---|\n");
+            foreach (var m in Models)
+                b.Append(c, $"| `{m.File}` | {m.InputColumn} | {m.Shape} | {m.Contents} |\n");
+            b.Append('\n');
+        }
         b.Append("## Settings\n\n```\n").Append(Settings.Describe()).Append("\n```\n\n");
         b.Append(c, $"Final running losses: {string.Join(", ", Losses.Select(l => string.Create(c, $"{l.Key} {l.Value:G4}")))}{(ModelsCached ? " (models loaded from the cache)" : "")}\n\n");
         b.Append("## Timings (seconds)\n\n| stage | seconds |\n|---|---:|\n");

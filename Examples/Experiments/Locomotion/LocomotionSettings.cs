@@ -17,6 +17,7 @@ public sealed record LocomotionSettings
     public string Environment { get; init; } = "cheetah";
 
     /// <summary>The preset's name (reported).</summary>
+    [NotInModelKey]
     public string Preset { get; init; } = "custom";
 
     /// <summary>Seed of data, training and evaluation.</summary>
@@ -84,64 +85,83 @@ public sealed record LocomotionSettings
 
     // ---- relative reward ----
     /// <summary>Width of the trajectory reward (value encoder).</summary>
+    [ModelKeyOf("reward")]
     public int RewardDimension { get; init; } = 32;
 
     /// <summary>Width multipliers of the trajectory reward's levels.</summary>
+    [ModelKeyOf("reward")]
     public int[] RewardMultipliers { get; init; } = [1, 2, 4];
 
     /// <summary>Optimiser steps of the reward.</summary>
+    [ModelKeyOf("reward")]
     public int RewardTrainingSteps { get; init; } = 3000;
 
     /// <summary>Batch size of the reward (the paper: 128).</summary>
+    [ModelKeyOf("reward")]
     public int RewardBatchSize { get; init; } = 128;
 
     /// <summary>Adam learning rate of the reward (the paper's locomotion value).</summary>
+    [ModelKeyOf("reward")]
     public double RewardLearningRate { get; init; } = 2e-4;
 
     /// <summary>EMA start step of the reward.</summary>
+    [ModelKeyOf("reward")]
     public int RewardEmaStartStep { get; init; } = 1000;
 
     /// <summary>Regression targets (mu_E - mu_B) per pool; 0 = fresh targets every step (the core trainer's exact mode).</summary>
+    [ModelKeyOf("reward")]
     public int RewardTargetPool { get; init; } = 32768;
 
     /// <summary>Steps between pool rebuilds.</summary>
+    [ModelKeyOf("reward")]
     public int RewardTargetRefresh { get; init; } = 1000;
 
     /// <summary>Whether the reward's regression points are conditioned like the planner's samples (the first observation
     /// inpainted on x_t, as the diffusion models were trained); false = the core <c>RewardTrainer</c> unchanged.</summary>
+    [ModelKeyOf("reward")]
     public bool ConditionedRewardTargets { get; init; } = true;
 
     // ---- planning rollouts ----
     /// <summary>Episodes per condition (unsteered, steered, expert), run as one batch per condition.</summary>
+    [NotInModelKey]
     public int EvaluationEpisodes { get; init; } = 24;
 
     /// <summary>Steps at most per evaluation episode.</summary>
+    [NotInModelKey]
     public int EvaluationSteps { get; init; } = 1000;
 
     /// <summary>Guidance scale of the steered planner.</summary>
+    [NotInModelKey]
     public double GuidanceScale { get; init; } = 0.5;
 
     /// <summary>t_stopgrad: no guidance at steps t below it.</summary>
+    [NotInModelKey]
     public int StopGradientBelow { get; init; } = 5;
 
     /// <summary>Reward-gradient steps per reverse step of the steered planner (Diffuser's <c>n_guide_steps</c>; the
     /// gradient is taken again after each step). Default 1.</summary>
+    [NotInModelKey]
     public int GuideSteps { get; init; } = 1;
 
     /// <summary>Extra guidance scales evaluated after the main comparison (a sweep; empty = none).</summary>
+    [NotInModelKey]
     public double[] ScaleSweep { get; init; } = [];
 
     /// <summary>t_stopgrad of each sweep entry (same length as <see cref="ScaleSweep"/>; empty = <see cref="StopGradientBelow"/> for all).</summary>
+    [NotInModelKey]
     public int[] SweepStopGradients { get; init; } = [];
 
     /// <summary>Episodes per sweep scale.</summary>
+    [NotInModelKey]
     public int SweepEpisodes { get; init; } = 12;
 
     /// <summary>Also run the expert diffusion model as an (unguided) planner on the same seeds: a diagnostic of what the
     /// trained expert model itself achieves, the natural ceiling of steering the base model toward it.</summary>
+    [NotInModelKey]
     public bool ExpertPlannerDiagnostic { get; init; } = true;
 
     /// <summary>torch intra-op threads.</summary>
+    [NotInModelKey]
     public int Threads { get; init; } = 1;
 
     /// <summary>The settings of <paramref name="environment"/> ("cheetah" or "hopper") under <paramref name="preset"/>.</summary>

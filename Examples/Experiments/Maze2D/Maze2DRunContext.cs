@@ -42,8 +42,8 @@ internal sealed class Maze2DRunContext
 
     public RewardExtractionCatalog Rx => Ml.RewardExtraction();
 
-    /// <summary>The key of a model: every setting, the layout, and <paramref name="parts"/> (its role, a goal).</summary>
-    public string Key(params object[] parts) => ModelStore.Key(Settings, [Layout.ToText(), .. parts]);
+    /// <summary>The key of the model of <paramref name="role"/>: its settings, the layout, and <paramref name="parts"/> (a goal).</summary>
+    public string Key(string role, params object[] parts) => ModelStore.Key(Settings, role, [Layout.ToText(), .. parts]);
 
     /// <summary>
     /// The model <paramref name="name"/> with key <paramref name="key"/>: from the models folder, the cache, or

@@ -10,6 +10,7 @@ namespace MLReward.Experiments.Maze2D;
 public sealed record Maze2DSettings
 {
     /// <summary>The preset's name (reported).</summary>
+    [NotInModelKey]
     public string Name { get; init; } = "custom";
 
     // ---- data ----
@@ -81,6 +82,7 @@ public sealed record Maze2DSettings
 
     // ---- relative reward ----
     /// <summary>What the per-state reward reads of each row (see <see cref="Maze2D.RewardFeatures"/>).</summary>
+    [ModelKeyOf("reward", "map-reward")]
     public RewardFeatures RewardFeatures { get; init; } = RewardFeatures.Transition;
 
     /// <summary>
@@ -90,56 +92,72 @@ public sealed record Maze2DSettings
     /// the map is a function of position, and a reward that also reads velocity and action, averaged over the base states of a
     /// bin, subtracts how unlike the expert's the base behaviour in that bin is, which is largest at the goal.
     /// </summary>
+    [ModelKeyOf("map-reward")]
     public RewardFeatures MapRewardFeatures { get; init; } = RewardFeatures.Position;
 
     /// <summary>Hidden widths of the per-state reward MLP (window 1).</summary>
+    [ModelKeyOf("reward", "map-reward")]
     public int[] RewardHiddenSizes { get; init; } = [64, 64];
 
     /// <summary>Optimiser steps of the reward.</summary>
+    [ModelKeyOf("reward", "map-reward")]
     public int RewardTrainingSteps { get; init; } = 1500;
 
     /// <summary>Batch size (windows) of the reward.</summary>
+    [ModelKeyOf("reward", "map-reward")]
     public int RewardBatchSize { get; init; } = 64;
 
     /// <summary>Adam learning rate of the reward.</summary>
+    [ModelKeyOf("reward", "map-reward")]
     public double RewardLearningRate { get; init; } = 1e-3;
 
     /// <summary>Fraction of expert windows in the reward's training samples (the rest are base windows).</summary>
+    [ModelKeyOf("reward", "map-reward")]
     public double RewardExpertFraction { get; init; } = 0.5;
 
     /// <summary>
     /// Size of the pool of cached regression targets (x0, t, eps -> mu_base, mu_expert - mu_base), computed once in large
     /// batches (the reward trainer's <c>TargetCachePoolSize</c>, never refreshed); 0 draws them afresh at every step.
     /// </summary>
+    [ModelKeyOf("reward", "map-reward")]
     public int RewardTargetPool { get; init; } = 16_384;
 
     /// <summary>Balance the reward's loss over noise levels (the reward trainer's <c>BalanceNoiseLevels</c>); needs a target pool.</summary>
+    [ModelKeyOf("reward", "map-reward")]
     public bool RewardBalanceSteps { get; init; }
 
     // ---- evaluation ----
     /// <summary>At most this many windows per class (expert / base) for the classifiers' training and held-out sets.</summary>
+    [NotInModelKey]
     public int EvaluationWindows { get; init; } = 3000;
 
     /// <summary>Trees of the FastTree baseline.</summary>
+    [NotInModelKey]
     public int FastTreeTrees { get; init; } = 50;
 
     /// <summary>Leaves per tree of the FastTree baseline.</summary>
+    [NotInModelKey]
     public int FastTreeLeaves { get; init; } = 20;
 
     /// <summary>Guidance scale of the sampler each goal saves (sampler-&lt;goal&gt;.zip; <c>mlreward sample --scale</c> overrides it).</summary>
+    [NotInModelKey]
     public double SamplerGuidanceScale { get; init; } = 1.0;
 
     /// <summary>The saved sampler guides no reverse step below this one (the paper's t_stopgrad).</summary>
+    [NotInModelKey]
     public int SamplerStopGradientBelow { get; init; }
 
     /// <summary>Diagnostic: noise steps t at which the map's reward is also read (goal errors in report.json, heat maps
     /// heatmap-&lt;goal&gt;-t&lt;t&gt;.png). Empty by default: the paper's map reads t = 0.</summary>
+    [NotInModelKey]
     public int[] DiagnosticMapSteps { get; init; } = [];
 
     /// <summary>Minimum number of states for a heat-map bin to be shown (docs/METHOD.md section 8: 5).</summary>
+    [NotInModelKey]
     public int HeatmapMinCount { get; init; } = 5;
 
     /// <summary>Fraction winsorised in each tail of the heat map's rewards (docs/METHOD.md section 8: 0.5%).</summary>
+    [NotInModelKey]
     public double HeatmapWinsorize { get; init; } = 0.005;
 
     /// <summary>Seed of everything (data, split, networks, training).</summary>

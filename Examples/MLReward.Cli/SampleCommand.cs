@@ -1,0 +1,84 @@
+using System.CommandLine;
+using System.Globalization;
+using Microsoft.ML;
+using MLReward.Environments.Maze2D;
+using MLReward.Experiments;
+using MLReward.Experiments.Maze2D;
+
+namespace MLReward.Cli;
+
+/// <summary><c>mlreward sample</c>: draws samples from a saved guided sampler (sampler.zip, sampler-&lt;goal&gt;.zip).</summary>
+internal static class SampleCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<FileInfo>("--model") { Description = "A sampler zip written by a run (sampler.zip, sampler-<goal>.zip).", Required = true };
+        var count = new Option<int>("--count") { Description = "Samples to draw.", DefaultValueFactory = _ => 16 };
+        var scale = new Option<double?>("--scale") { Description = "Guidance scale (default: the saved one; 0 = the base model unguided)." };
+        var seed = new Option<long>("--seed") { Description = "Seed of the first sample; the others take the next ones.", DefaultValueFactory = _ => 0 };
+        var condition = new Option<string[]>("--condition")
+        {
+            Description = "A known value STEP:FEATURE=VALUE (raw units), inpainted into every sample; repeatable. Maze2D steps are [ax, ay, x, y, vx, vy], so 0:2=1 0:3=1 starts at (1, 1).",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var output = new Option<FileInfo?>("--out") { Description = "CSV of the samples: Sample, Step, then the step's values (default: printed)." };
+        var maze = new Option<string?>("--maze") { Description = "For a Maze2D sampler: also draw the samples on this maze (umaze, medium, large, open), unguided beside guided, to --png." };
+        var layoutFile = new Option<FileInfo?>("--layout") { Description = "For a Maze2D sampler trained on a layout file: draw on that layout instead of --maze." };
+        var png = new Option<FileInfo?>("--png") { Description = "With --maze or --layout: the picture (default: samples.png beside --out, else in the current folder)." };
+        var command = new Command("sample", "Draw samples from a saved guided sampler.") { model, count, scale, seed, condition, output, maze, layoutFile, png };
+        command.SetAction(result =>
+        {
+            try
+            {
+                var ml = new MLContext(seed: 0);
+                int n = result.GetValue(count);
+                if (n < 1)
+                    throw new ArgumentException("--count must be at least 1.");
+                var known = (result.GetValue(condition) ?? []).Select(ParseCondition).ToList();
+                using var sampler = SavedSampler.Load(ml, result.GetValue(model)!.FullName);
+                double usedScale = result.GetValue(scale) ?? sampler.Guidance.Scale;
+                var samples = SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), result.GetValue(scale), known);
+                int dimension = sampler.Shape.Kind == Microsoft.ML.RewardExtraction.SampleShapeKind.Trajectory ? sampler.Shape.TransitionDimension : sampler.Shape.Length;
+                var outFile = result.GetValue(output);
+                using (var writer = outFile is null ? Console.Out : new StreamWriter(outFile.FullName))
+                {
+                    writer.WriteLine("Sample,Step," + string.Join(",", Enumerable.Range(0, dimension).Select(d => $"V{d}")));
+                    for (int i = 0; i < samples.Length; i++)
+                        for (int step = 0; step < samples[i].Length / dimension; step++)
+                            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{i},{step},") +
+                                string.Join(",", samples[i].Skip(step * dimension).Take(dimension).Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
+                }
+                if (outFile is not null)
+                    Console.WriteLine($"{samples.Length} samples at scale {usedScale.ToString(CultureInfo.InvariantCulture)}: {outFile.FullName}");
+                var layout = result.GetValue(layoutFile) is { } file ? MazeLayout.Load(file.FullName)
+                    : result.GetValue(maze) is { } mazeName ? MazeLayout.FromName(mazeName) : null;
+                if (layout is not null)
+                {
+                    var unguided = usedScale == 0 ? samples : SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), 0, known);
+                    string picture = result.GetValue(png)?.FullName ?? Path.Combine(outFile?.DirectoryName ?? ".", "samples.png");
+                    SampledTrajectoryPlot.Save(layout, unguided, samples, usedScale, picture);
+                    Console.WriteLine($"picture: {picture}");
+                }
+                return 0;
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or InvalidOperationException or FormatException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    /// <summary>STEP:FEATURE=VALUE.</summary>
+    internal static SavedSampler.Known ParseCondition(string text)
+    {
+        var parts = text.Split([':', '='], StringSplitOptions.TrimEntries);
+        if (parts.Length != 3
+            || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int step)
+            || !int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int feature)
+            || !float.TryParse(parts[2], NumberStyles.Float, CultureInfo.InvariantCulture, out float value))
+            throw new FormatException($"--condition '{text}' is not of the form STEP:FEATURE=VALUE (e.g. 0:2=1.5).");
+        return new SavedSampler.Known(step, feature, value);
+    }
+}
