@@ -25,6 +25,39 @@ public class GuidedSamplingTests(TrainedModels models, ITestOutputHelper output)
         }).Fit(rows);
 
     [Fact]
+    public void WithGuidanceScale_SamplesExactlyLikeASamplerBuiltAtThatScale()
+    {
+        var ml = models.Ml;
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 6).Select(i => new SeededRow { Seed = 50 + i }));
+        float[][] Samples(GuidedSamplingTransformer sampler) => sampler.Transform(data).GetColumn<float[]>("Sample").ToArray();
+        using var saved = Sampler(data, seedColumn: "Seed", scale: 0.3);
+        using var stronger = saved.WithGuidanceScale(0.9);
+        using var builtStronger = Sampler(data, seedColumn: "Seed", scale: 0.9);
+        Assert.Equal(Samples(builtStronger), Samples(stronger));
+        Assert.Equal(0.9, stronger.Guidance.Scale);
+        Assert.Equal(saved.Guidance.StopGradientBelow, stronger.Guidance.StopGradientBelow);
+
+        using var unguided = saved.WithGuidanceScale(0);
+        using var builtUnguided = ml.RewardExtraction().GuidedSampling(models.Base, null, new GuidedSamplingEstimator.Options
+        {
+            GuidanceScale = 0, Seed = 7, BatchSize = 4, SeedColumnName = "Seed",
+        }).Fit(data);
+        Assert.Equal(Samples(builtUnguided), Samples(unguided));
+        Assert.NotEqual(Samples(unguided), Samples(stronger));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => saved.WithGuidanceScale(-1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => saved.WithGuidanceScale(double.NaN));
+        Assert.Throws<InvalidOperationException>(() => builtUnguided.WithGuidanceScale(1));   // no reward to guide with
+
+        // The copy borrows the saved sampler's models: once that one is disposed, the copy says so instead of crashing.
+        var parent = Sampler(data, seedColumn: "Seed", scale: 0.3);
+        using var child = parent.WithGuidanceScale(0.5);
+        parent.Dispose();
+        Assert.ThrowsAny<Exception>(() => Samples(child));
+        Assert.Throws<ObjectDisposedException>(() => parent.WithGuidanceScale(1));
+    }
+
+    [Fact]
     public void EachRow_BecomesOneSample_OfTheModelsShape()
     {
         var ml = models.Ml;
