@@ -136,3 +136,41 @@ public sealed class ModelStore
         File.Move(temporary, path, overwrite: true);
     }
 }
+
+/// <summary>
+/// The three stores of a run: its output folder, the cache and an earlier run's models (--models). A model is taken from the
+/// models folder (which must hold it under the same key), else from the cache, else trained (and cached); the output folder
+/// receives it either way.
+/// </summary>
+public sealed class RunModelStores(MLContext ml, string outputDirectory, string? cacheDirectory, string? modelsDirectory)
+{
+    /// <summary>The run's output folder (plain names).</summary>
+    public ModelStore Output { get; } = new(ml, outputDirectory, hashedNames: false);
+
+    /// <summary>The cache (names with the key's hash), or null.</summary>
+    public ModelStore? Cache { get; } = cacheDirectory is null ? null : new ModelStore(ml, cacheDirectory, hashedNames: true);
+
+    /// <summary>An earlier run's output folder, or null.</summary>
+    public ModelStore? Models { get; } = modelsDirectory is null ? null : new ModelStore(ml, modelsDirectory, hashedNames: false);
+
+    /// <summary>
+    /// The model <paramref name="name"/> with key <paramref name="key"/>, loaded or made by <paramref name="train"/> (null: it
+    /// must be stored already, as in a worker process). With <paramref name="export"/> it is also written to the output folder
+    /// (with <paramref name="inputSchema"/>). <paramref name="reused"/> tells whether it was loaded.
+    /// </summary>
+    public T Obtain<T>(string name, string key, Func<T>? train, DataViewSchema? inputSchema, bool export, out bool reused) where T : class, ITransformer
+    {
+        T? model = Models?.Load<T>(name, key) ?? Cache?.TryLoad<T>(name, key);
+        reused = model is not null;
+        if (model is null)
+        {
+            if (train is null)
+                throw new InvalidOperationException($"The model '{name}' is not in the cache ({Cache?.PathOf(name, key) ?? "no cache"}).");
+            model = train();
+            Cache?.Save(model, inputSchema, name, key);
+        }
+        if (export && Models?.Directory != Output.Directory)
+            Output.Save(model, inputSchema, name, key);
+        return model;
+    }
+}

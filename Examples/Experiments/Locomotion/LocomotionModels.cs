@@ -147,7 +147,7 @@ internal sealed class LocomotionModels : IDisposable
             ConditionMaskColumnName = nameof(SamplerInput.ConditionMask),
             OutputColumnName = "Sample",
         }).Fit(input);
-        run.Output.Save(sampler, input.Schema, SamplerName, run.Key(SamplerName));
+        run.Stores.Output.Save(sampler, input.Schema, SamplerName, run.Key(SamplerName));
     }
 
     /// <summary>The model files of a run, for the report.</summary>

@@ -18,9 +18,7 @@ internal sealed class LocomotionRunContext
         Ml = new MLContext(settings.Seed);
         Ml.Log += (_, _) => { };
         Seeds = new SeedStreams(settings.Seed);
-        Output = new ModelStore(Ml, options.OutputDirectory, hashedNames: false);
-        Cache = options.CacheDirectory is null ? null : new ModelStore(Ml, options.CacheDirectory, hashedNames: true);
-        Models = options.ModelsDirectory is null ? null : new ModelStore(Ml, options.ModelsDirectory, hashedNames: false);
+        Stores = new RunModelStores(Ml, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory);
         Observer = options.Observer ?? NullObserver.Instance;
         CancellationToken = cancellationToken;
         ActionSize = actionSize;
@@ -35,9 +33,7 @@ internal sealed class LocomotionRunContext
     public MLContext Ml { get; }
     public LocomotionSettings Settings { get; }
     public SeedStreams Seeds { get; }
-    public ModelStore Output { get; }
-    public ModelStore? Cache { get; }
-    public ModelStore? Models { get; }
+    public RunModelStores Stores { get; }
     public IExperimentObserver Observer { get; }
     public CancellationToken CancellationToken { get; }
     public int ActionSize { get; }
@@ -53,21 +49,9 @@ internal sealed class LocomotionRunContext
     /// <summary>The key of a model: the settings (without the evaluation-only ones), the policies, and its role.</summary>
     public string Key(string role) => ModelStore.Key(Settings, role, _policyHashes);
 
-    /// <summary>The model <paramref name="name"/>: from the models folder, the cache, or trained; always written to the output folder.</summary>
-    public T Obtain<T>(string name, Func<T> train, out bool reused) where T : class, ITransformer
-    {
-        string key = Key(name);
-        T? model = Models?.Load<T>(name, key) ?? Cache?.TryLoad<T>(name, key);
-        reused = model is not null;
-        if (model is null)
-        {
-            model = train();
-            Cache?.Save(model, WindowSchema, name, key);
-        }
-        if (!(Models is not null && Models.Directory == Output.Directory))
-            Output.Save(model, WindowSchema, name, key);
-        return model;
-    }
+    /// <summary>The model <paramref name="name"/> (see <see cref="RunModelStores.Obtain"/>), written to the output folder.</summary>
+    public T Obtain<T>(string name, Func<T> train, out bool reused) where T : class, ITransformer =>
+        Stores.Obtain(name, Key(name), train, WindowSchema, export: true, out reused);
 
     /// <summary>Reports a training's progress to the observer as task <paramref name="key"/>, and keeps its last loss.</summary>
     public TrainingTask Training(string key, string description, int steps)

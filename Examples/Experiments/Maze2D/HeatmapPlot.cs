@@ -17,6 +17,22 @@ public static class HeatmapPlot
         plot.SavePng(path, width, height);
     }
 
+    /// <summary>Draws the layout's wall cells in dark grey (y horizontal, x vertical, as the layout's text grid).</summary>
+    public static void AddWalls(Plot plot, MazeLayout layout)
+    {
+        for (int i = 0; i < layout.Rows; i++)
+            for (int j = 0; j < layout.Columns; j++)
+            {
+                if (!layout.IsWall(i, j))
+                    continue;
+                var min = MazeLayout.CellMin(i, j);
+                var max = MazeLayout.CellMax(i, j);
+                var wall = plot.Add.Rectangle(min.Y, max.Y, min.X, max.X);
+                wall.FillColor = Colors.DimGray;
+                wall.LineColor = Colors.DimGray;
+            }
+    }
+
     /// <summary>The plot <see cref="Save"/> writes, and its size in pixels.</summary>
     public static (Plot Plot, int Width, int Height) Create(RewardMap map, Vec2 goal, string title, int pixelsPerUnit = 80)
     {
@@ -37,19 +53,7 @@ public static class HeatmapPlot
         heatmap.Rectangle = new CoordinateRect(origin.Y, yMax, origin.X, xMax);
         heatmap.FlipVertically = false;
 
-        for (int i = 0; i < layout.Rows; i++)
-        {
-            for (int j = 0; j < layout.Columns; j++)
-            {
-                if (!layout.IsWall(i, j))
-                    continue;
-                var min = MazeLayout.CellMin(i, j);
-                var max = MazeLayout.CellMax(i, j);
-                var wall = plot.Add.Rectangle(min.Y, max.Y, min.X, max.X);
-                wall.FillColor = Colors.DimGray;
-                wall.LineColor = Colors.DimGray;
-            }
-        }
+        AddWalls(plot, layout);
 
         // A white diamond on a slightly larger black one: visible on the colour map and on masked (white) bins alike.
         var goalOutline = plot.Add.Marker(goal.Y, goal.X);

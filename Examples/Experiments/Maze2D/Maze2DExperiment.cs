@@ -245,7 +245,7 @@ public sealed class Maze2DExperiment
             timings[stage] = seconds;
 
         using (var sampler = models.Sampler(run, bases.Model, out var samplerSchema))
-            run.Output.Save(sampler, samplerSchema, $"sampler-{tag}", run.Key("sampler", tag));
+            run.Stores.Output.Save(sampler, samplerSchema, $"sampler-{tag}", run.Key("sampler", tag));
         timings["total"] = clock.Elapsed.TotalSeconds;
         var map = evaluation.Map;
         observer.Finished(task, string.Create(CultureInfo.InvariantCulture,

@@ -19,9 +19,7 @@ internal sealed class Maze2DRunContext
         Ml = new MLContext(settings.Seed);
         Ml.Log += (_, _) => { };
         Seeds = new SeedStreams(settings.Seed);
-        Output = new ModelStore(Ml, outputDirectory, hashedNames: false);
-        Cache = cacheDirectory is null ? null : new ModelStore(Ml, cacheDirectory, hashedNames: true);
-        Models = modelsDirectory is null ? null : new ModelStore(Ml, modelsDirectory, hashedNames: false);
+        Stores = new RunModelStores(Ml, outputDirectory, cacheDirectory, modelsDirectory);
         CancellationToken = cancellationToken;
         WindowSchema = MazeWindows.View(Ml, [new MazeWindow { Features = new float[settings.Horizon * MazeWindows.StepDimension] }]).Schema;
     }
@@ -30,9 +28,7 @@ internal sealed class Maze2DRunContext
     public MazeLayout Layout { get; }
     public Maze2DSettings Settings { get; }
     public SeedStreams Seeds { get; }
-    public ModelStore Output { get; }
-    public ModelStore? Cache { get; }
-    public ModelStore? Models { get; }
+    public RunModelStores Stores { get; }
     public CancellationToken CancellationToken { get; }
 
     /// <summary>The schema of window rows, saved with every model as its input schema.</summary>
@@ -45,26 +41,9 @@ internal sealed class Maze2DRunContext
     /// <summary>The key of the model of <paramref name="role"/>: its settings, the layout, and <paramref name="parts"/> (a goal).</summary>
     public string Key(string role, params object[] parts) => ModelStore.Key(Settings, role, [Layout.ToText(), .. parts]);
 
-    /// <summary>
-    /// The model <paramref name="name"/> with key <paramref name="key"/>: from the models folder, the cache, or
-    /// <paramref name="train"/> (null: it must be stored already, as in a worker). With <paramref name="export"/> it is
-    /// also written to the output folder. <paramref name="reused"/> tells whether it was loaded.
-    /// </summary>
-    public T Obtain<T>(string name, string key, Func<T>? train, bool export, out bool reused) where T : class, ITransformer
-    {
-        T? model = Models?.Load<T>(name, key) ?? Cache?.TryLoad<T>(name, key);
-        reused = model is not null;
-        if (model is null)
-        {
-            if (train is null)
-                throw new InvalidOperationException($"The model '{name}' is not in the cache ({Cache?.PathOf(name, key) ?? "no cache"}).");
-            model = train();
-            Cache?.Save(model, WindowSchema, name, key);
-        }
-        if (export && !(Models is not null && Models.Directory == Output.Directory))
-            Output.Save(model, WindowSchema, name, key);
-        return model;
-    }
+    /// <summary>The model <paramref name="name"/> (see <see cref="RunModelStores.Obtain"/>), saved with the window schema.</summary>
+    public T Obtain<T>(string name, string key, Func<T>? train, bool export, out bool reused) where T : class, ITransformer =>
+        Stores.Obtain(name, key, train, WindowSchema, export, out reused);
 
     /// <summary>The options of a diffusion model of this run (the base model's and, with other step counts, the experts').</summary>
     public DiffusionModelTrainer.Options DiffusionOptions(int steps, int batch, double learningRate, int emaStartStep, int seed,

@@ -25,17 +25,7 @@ public static class SampledTrajectoryPlot
     private static Plot Panel(MazeLayout layout, IReadOnlyList<float[]> samples, string title)
     {
         var plot = new Plot();
-        for (int i = 0; i < layout.Rows; i++)
-            for (int j = 0; j < layout.Columns; j++)
-            {
-                if (!layout.IsWall(i, j))
-                    continue;
-                var min = MazeLayout.CellMin(i, j);
-                var max = MazeLayout.CellMax(i, j);
-                var wall = plot.Add.Rectangle(min.Y, max.Y, min.X, max.X);
-                wall.FillColor = Colors.DimGray;
-                wall.LineColor = Colors.DimGray;
-            }
+        HeatmapPlot.AddWalls(plot, layout);
         var palette = new ScottPlot.Palettes.Category10();
         for (int k = 0; k < samples.Count; k++)
         {
