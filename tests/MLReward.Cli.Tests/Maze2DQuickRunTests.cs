@@ -114,7 +114,7 @@ public class Maze2DQuickRunTests
                 Assert.InRange(r.GetProperty("heldout_auc").GetDouble(), 0, 1);
                 Assert.InRange(r.GetProperty("fasttree_accuracy").GetDouble(), 0.6, 1);
                 var timings = r.GetProperty("timings_seconds");
-                foreach (var stage in new[] { "expert_data", "expert_model", "reward", "map_reward", "heatmap", "heldout_accuracy", "fasttree", "total" })
+                foreach (var stage in new[] { "expert_data", "expert_model", "reward", "map_reward", "heatmap", "heldout_accuracy", "fasttree", "sampling", "total" })
                     Assert.True(timings.GetProperty(stage).GetDouble() >= 0, stage);
                 Assert.Equal($"heatmap-{goals[k].I}_{goals[k].J}.png", r.GetProperty("heatmap").GetString());
                 // Every model the goal lists was written by its worker process.

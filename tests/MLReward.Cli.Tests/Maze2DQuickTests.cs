@@ -30,8 +30,8 @@ public class Maze2DQuickTests
             // Report and pictures.
             foreach (var goal in goals)
             {
-                var png = File.ReadAllBytes(Path.Combine(output, Maze2DExperiment.HeatmapFileName(goal)));
-                Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+                foreach (var picture in new[] { Maze2DExperiment.HeatmapFileName(goal), $"samples-{goal.X}_{goal.Y}.png" })
+                    Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(output, picture))[..4]);
             }
             var text = File.ReadAllText(Path.Combine(output, "report.json"));
             foreach (var field in new[] { "goal", "peak", "goal_error", "hit", "heldout_auc", "heldout_accuracy", "fasttree_accuracy", "models", "input_column" })
@@ -47,6 +47,8 @@ public class Maze2DQuickTests
                 Assert.True(double.IsFinite(result.GoalError) && result.GoalError >= 0, $"goal error {result.GoalError}");
                 Assert.Equal(result.GoalError <= 1.0, result.Hit);
                 Assert.Equal(["expert", "reward", "map-reward", "sampler"], result.Models.Select(m => m.File[..m.File.LastIndexOf('-')]));
+                Assert.All(new[] { "unguided", "guided" }, k => Assert.InRange(result.SampledGoalDistance![k], 0, 10));
+                Assert.NotEqual(result.SampledGoalDistance!["unguided"], result.SampledGoalDistance["guided"]);
             }
 
             foreach (var result in report.Goals)

@@ -17,8 +17,9 @@ public static class HeatmapPlot
         plot.SavePng(path, width, height);
     }
 
-    /// <summary>Draws the layout's wall cells in dark grey (y horizontal, x vertical, as the layout's text grid).</summary>
-    public static void AddWalls(Plot plot, MazeLayout layout)
+    /// <summary>Draws the layout's wall cells in dark grey (y horizontal, x vertical, as the layout's text grid), shifted
+    /// <paramref name="shiftY"/> to the right.</summary>
+    public static void AddWalls(Plot plot, MazeLayout layout, double shiftY = 0)
     {
         for (int i = 0; i < layout.Rows; i++)
             for (int j = 0; j < layout.Columns; j++)
@@ -27,7 +28,7 @@ public static class HeatmapPlot
                     continue;
                 var min = MazeLayout.CellMin(i, j);
                 var max = MazeLayout.CellMax(i, j);
-                var wall = plot.Add.Rectangle(min.Y, max.Y, min.X, max.X);
+                var wall = plot.Add.Rectangle(min.Y + shiftY, max.Y + shiftY, min.X, max.X);
                 wall.FillColor = Colors.DimGray;
                 wall.LineColor = Colors.DimGray;
             }

@@ -244,8 +244,14 @@ public sealed class Maze2DExperiment
         foreach (var (stage, seconds) in evaluation.Seconds)
             timings[stage] = seconds;
 
+        var sampling = clock.Elapsed.TotalSeconds;
+        GoalSampling.Result steering;
         using (var sampler = models.Sampler(run, bases.Model, out var samplerSchema))
+        {
             run.Stores.Output.Save(sampler, samplerSchema, $"sampler-{tag}", run.Key("sampler", tag));
+            steering = GoalSampling.Run(run, sampler, goal, Path.Combine(_run.OutputDirectory, $"samples-{tag}.png"));
+        }
+        timings["sampling"] = clock.Elapsed.TotalSeconds - sampling;
         timings["total"] = clock.Elapsed.TotalSeconds;
         var map = evaluation.Map;
         observer.Finished(task, string.Create(CultureInfo.InvariantCulture,
@@ -284,6 +290,7 @@ public sealed class Maze2DExperiment
             RewardLoss = models.RewardLoss,
             TimingsSeconds = timings.ToDictionary(t => t.Key, t => Math.Round(t.Value, 2)),
             GoalErrorAtStep = evaluation.GoalErrorAtStep,
+            SampledGoalDistance = new() { ["unguided"] = Math.Round(steering.UnguidedGoalDistance, 4), ["guided"] = Math.Round(steering.GuidedGoalDistance, 4) },
             Models = files,
             HeldoutData = $"heldout-{tag}.csv",
             HeldoutScores = $"scores-{tag}.csv",

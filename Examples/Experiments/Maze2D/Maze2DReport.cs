@@ -53,6 +53,10 @@ public sealed class Maze2DGoalResult
     /// <summary>Diagnostic: the map's goal error when the reward is read at these noise steps t instead of 0 (<see cref="Maze2DSettings.DiagnosticMapSteps"/>).</summary>
     public Dictionary<string, double>? GoalErrorAtStep { get; init; }
 
+    /// <summary>Mean distance of the sampled positions to the goal, 64 samples of the base model unguided and guided by the
+    /// reward at <see cref="Maze2DSettings.SamplerGuidanceScale"/>, the same seeds (samples-&lt;goal&gt;.png draws 16 of each).</summary>
+    public Dictionary<string, double>? SampledGoalDistance { get; init; }
+
     /// <summary>The goal's model zips in the output folder.</summary>
     public IReadOnlyList<ModelFile> Models { get; init; } = [];
 
@@ -193,15 +197,16 @@ public sealed class Maze2DReport
         sb.Append(c, $"torch threads {Threads} per goal ({BaseThreads} for the base model), {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
         sb.Append(c, $"Base: {Base.Transitions:N0} transitions, {Base.Episodes} episodes ({Base.HeldOutEpisodes} held out), {Base.TrainingWindows:N0} training windows; ");
         sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}, reference model {Base.TimingsSeconds.GetValueOrDefault("reference_model"):F1} s.\n\n");
-        sb.Append("| goal | peak | goal error | hit | held-out AUC | held-out accuracy (reward) | FastTree accuracy | expert model s | reward s | eval s | total s |\n");
-        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|\n");
+        sb.Append("| goal | peak | goal error | hit | held-out AUC | held-out accuracy (reward) | FastTree accuracy | samples' distance to goal: unguided / guided | expert model s | reward s | eval s | total s |\n");
+        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var g in Goals)
         {
             var t = g.TimingsSeconds;
             double reward = t.GetValueOrDefault("reward") + t.GetValueOrDefault("map_reward");
             double eval = t.GetValueOrDefault("heatmap") + t.GetValueOrDefault("heldout_accuracy") + t.GetValueOrDefault("fasttree");
             sb.Append(c, $"| ({g.Goal[0]:0.##}, {g.Goal[1]:0.##}) | {(g.Peak is null ? "none" : $"({g.Peak[0]:0.##}, {g.Peak[1]:0.##})")} | {g.GoalError:F2} | {(g.Hit ? "yes" : "no")} | ");
-            sb.Append(c, $"{g.HeldoutAuc:F3} | {g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
+            string steering = g.SampledGoalDistance is { } d ? string.Create(c, $"{d.GetValueOrDefault("unguided"):F2} / {d.GetValueOrDefault("guided"):F2}") : "";
+            sb.Append(c, $"{g.HeldoutAuc:F3} | {g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {steering} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
         }
         sb.Append(c, $"\n**Hits: {Summary.Hits} / {Summary.Goals}** (peak within 1.0 of the goal). Mean goal error {Summary.MeanGoalError:F2}; ");
         sb.Append(c, $"held-out windows of H = {Settings.Horizon} steps: mean AUC {Summary.MeanHeldoutAuc:F3}, mean accuracy {Summary.MeanHeldoutAccuracy:F3} (reward) vs {Summary.MeanFasttreeAccuracy:F3} (FastTree).  \n");

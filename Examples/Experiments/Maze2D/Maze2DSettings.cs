@@ -139,9 +139,11 @@ public sealed record Maze2DSettings
     [NotInModelKey]
     public int FastTreeLeaves { get; init; } = 20;
 
-    /// <summary>Guidance scale of the sampler each goal saves (sampler-&lt;goal&gt;.zip; <c>mlreward sample --scale</c> overrides it).</summary>
+    /// <summary>Guidance scale of the sampler each goal saves (sampler-&lt;goal&gt;.zip; <c>mlreward sample --scale</c> overrides it).
+    /// On umaze (default preset, goal (3, 3)) the samples' mean distance to the goal was 1.68 unguided, 1.53 at scale 3, 1.09
+    /// at 10, 0.59 at 20 and 0.28 at 30 (where they collapse onto the goal).</summary>
     [NotInModelKey]
-    public double SamplerGuidanceScale { get; init; } = 1.0;
+    public double SamplerGuidanceScale { get; init; } = 20;
 
     /// <summary>The saved sampler guides no reverse step below this one (the paper's t_stopgrad).</summary>
     [NotInModelKey]
