@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Reflection;
 using MLReward.Experiments.Locomotion;
 using Spectre.Console;
 
@@ -43,7 +42,7 @@ internal static class LocomotionCommand
         };
         var set = new Option<string[]>("--set")
         {
-            Description = "Override a setting, e.g. --set RewardTrainingSteps=3000 (names as in report.json's settings, PascalCase). Repeatable.",
+            Description = "Override a setting, e.g. --set RewardTrainingSteps=3000 (names as in the settings class or as report.json prints them). Repeatable.",
             Arity = ArgumentArity.ZeroOrMore,
         };
 
@@ -149,56 +148,7 @@ internal static class LocomotionCommand
         return (scales.ToArray(), stops.ToArray());
     }
 
-    private static double[] ParseList(string text, string option)
-    {
-        try
-        {
-            return text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                .Select(v => double.Parse(v, NumberStyles.Float, CultureInfo.InvariantCulture)).ToArray();
-        }
-        catch (FormatException)
-        {
-            throw new ArgumentException($"{option} '{text}' is not a comma-separated list of numbers.");
-        }
-    }
-
-    /// <summary>Applies <c>Name=Value</c> overrides to <paramref name="settings"/> (property names, case-insensitive; arrays comma-separated).</summary>
-    internal static LocomotionSettings Apply(LocomotionSettings settings, IEnumerable<string> assignments)
-    {
-        var result = settings with { };
-        var c = CultureInfo.InvariantCulture;
-        foreach (var assignment in assignments)
-        {
-            int eq = assignment.IndexOf('=');
-            if (eq <= 0)
-                throw new ArgumentException($"'--set {assignment}' is not of the form Name=Value.");
-            string name = assignment[..eq].Trim(), text = assignment[(eq + 1)..].Trim();
-            var property = typeof(LocomotionSettings).GetProperty(name, BindingFlags.Public | BindingFlags.Instance | BindingFlags.IgnoreCase)
-                ?? throw new ArgumentException($"Unknown setting '{name}'.");
-            if (!property.CanWrite || property.Name is nameof(LocomotionSettings.Environment) or nameof(LocomotionSettings.Preset))
-                throw new ArgumentException($"Setting '{property.Name}' cannot be changed with --set.");
-            var type = property.PropertyType;
-            if (!(type.IsEnum || type == typeof(int) || type == typeof(double) || type == typeof(bool) || type == typeof(string)
-                || type == typeof(int[]) || type == typeof(double[]) || type == typeof(string[])))
-                throw new ArgumentException($"Setting {property.Name} cannot be set from the command line.");
-            object value;
-            try
-            {
-                value = type == typeof(int) ? int.Parse(text, NumberStyles.Integer, c)
-                    : type == typeof(double) ? double.Parse(text, NumberStyles.Float, c)
-                    : type == typeof(bool) ? bool.Parse(text)
-                    : type == typeof(string) ? text
-                    : type.IsEnum ? Enum.Parse(type, text, ignoreCase: true)
-                    : type == typeof(int[]) ? text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(v => int.Parse(v, NumberStyles.Integer, c)).ToArray()
-                    : type == typeof(double[]) ? ParseList(text, name)
-                    : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            }
-            catch (Exception e) when (e is FormatException or ArgumentException or OverflowException)
-            {
-                throw new ArgumentException($"'{text}' is not a valid value of {property.Name}: {e.Message}");
-            }
-            property.SetValue(result, value);
-        }
-        return result;
-    }
+    /// <summary>Applies <c>--set</c> overrides (see <see cref="SettingsOverrides"/>); the task and the preset are labels, not settings.</summary>
+    internal static LocomotionSettings Apply(LocomotionSettings settings, IEnumerable<string> assignments) =>
+        SettingsOverrides.Apply(settings, assignments, nameof(LocomotionSettings.Environment), nameof(LocomotionSettings.Preset));
 }

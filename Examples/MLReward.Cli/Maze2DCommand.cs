@@ -66,7 +66,7 @@ internal static class Maze2DCommand
         var seed = new Option<int?>("--seed") { Description = "Seed of data, splits and training (default: the preset's, 1)." };
         var set = new Option<string[]>("--set")
         {
-            Description = "Override a preset setting, e.g. --set RewardTrainingSteps=3000 (names as in report.json's settings, PascalCase). Repeatable.",
+            Description = "Override a preset setting, e.g. --set RewardTrainingSteps=3000 (names as in the settings class or as report.json prints them). Repeatable.",
             Arity = ArgumentArity.ZeroOrMore,
         };
 
@@ -84,7 +84,7 @@ internal static class Maze2DCommand
                     ? MazeLayout.Load(file.FullName)
                     : MazeLayout.FromName(result.GetValue(maze)!);
                 var goalList = ParseGoals(result.GetValue(goal) ?? [], mazeLayout);
-                var settings = SettingsOverrides.Apply(Maze2DSettings.FromPreset(result.GetValue(preset)!), result.GetValue(set) ?? []);
+                var settings = SettingsOverrides.Apply(Maze2DSettings.FromPreset(result.GetValue(preset)!), result.GetValue(set) ?? [], nameof(Maze2DSettings.Name));
                 if (result.GetValue(seed) is { } s)
                     settings = settings with { Seed = s };
                 outDir = (result.GetValue(output)?.FullName) ?? Path.GetFullPath(Path.Combine("runs", $"maze2d-{mazeLayout.Name}"));

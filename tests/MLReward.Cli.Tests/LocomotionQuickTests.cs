@@ -143,11 +143,13 @@ public class LocomotionQuickTests(ITestOutputHelper output)
     public void SetOverridesParseEnumsAndArraysAndNameBadValues()
     {
         var settings = LocomotionCommand.Apply(LocomotionSettings.For("cheetah", "default"),
-            ["normalizer=limits", "FirstActionWeight=1", "NetworkMultipliers=1,4,8", "BasePolicies=medium"]);
+            ["normalizer=limits", "first_action_weight=1", "NetworkMultipliers=1,4,8", "BasePolicies=medium", "scale_sweep=0.5,2"]);
         Assert.Equal(Microsoft.ML.RewardExtraction.NormalizerKind.Limits, settings.Normalizer);
         Assert.Equal(1, settings.FirstActionWeight);
         Assert.Equal([1, 4, 8], settings.NetworkMultipliers);
         Assert.Equal(["medium"], settings.BasePolicies);
+        Assert.Equal([0.5, 2.0], settings.ScaleSweep);
+        Assert.Contains("cannot be changed", Assert.Throws<ArgumentException>(() => LocomotionCommand.Apply(settings, ["environment=hopper"])).Message);
         // Diffuser's locomotion defaults unless overridden.
         Assert.Equal(Microsoft.ML.RewardExtraction.NormalizerKind.Gaussian, LocomotionSettings.For("hopper", "default").Normalizer);
         Assert.Equal(10, LocomotionSettings.For("hopper", "default").FirstActionWeight);

@@ -185,13 +185,15 @@ public class Maze2DPiecesTests
     public void Settings_overrides_change_one_copy_and_name_bad_input()
     {
         var preset = Maze2DSettings.Quick;
-        var changed = SettingsOverrides.Apply(preset, ["rewardtrainingsteps=7", "NetworkMultipliers=1,2", "RewardFeatures=position", "PredictNoise=false"]);
+        var changed = SettingsOverrides.Apply(preset, ["rewardtrainingsteps=7", "NetworkMultipliers=1,2", "RewardFeatures=position", "predict_noise=false", "sampler_guidance_scale=2.5"], "Name");
         Assert.Equal(7, changed.RewardTrainingSteps);
         Assert.Equal(RewardFeatures.Position, changed.RewardFeatures);
-        Assert.False(changed.PredictNoise);
+        Assert.False(changed.PredictNoise);                 // report.json's snake_case names work too
+        Assert.Equal(2.5, changed.SamplerGuidanceScale);
+        Assert.Contains("cannot be changed", Assert.Throws<ArgumentException>(() => SettingsOverrides.Apply(preset, ["Name=x"], "Name")).Message);
         Assert.NotEqual(7, preset.RewardTrainingSteps);
-        Assert.Contains("Unknown setting", Assert.Throws<ArgumentException>(() => SettingsOverrides.Apply(preset, ["Nope=1"])).Message);
-        Assert.Throws<ArgumentException>(() => SettingsOverrides.Apply(preset, ["Horizon=abc"]));
+        Assert.Contains("Unknown setting", Assert.Throws<ArgumentException>(() => SettingsOverrides.Apply(preset, ["Nope=1"], "Name")).Message);
+        Assert.Throws<ArgumentException>(() => SettingsOverrides.Apply(preset, ["Horizon=abc"], "Name"));
         Assert.Throws<ArgumentException>(() => (preset with { Horizon = 7 }).Validate());   // not divisible by 2 for a 2-level U-Net
         Assert.Throws<ArgumentOutOfRangeException>(() => (preset with { HeldOutFraction = 1 }).Validate());
     }
