@@ -23,7 +23,7 @@ internal static class LocomotionCommand
         };
         preset.AcceptOnlyFromAmong([.. LocomotionSettings.PresetNames]);
         var output = new Option<DirectoryInfo?>("--out") { Description = "Output folder (default ./runs/locomotion-<env>)." };
-        var scale = new Option<double?>("--scale") { Description = "Guidance scale of the steered planner (default: cheetah 1, hopper 4, the best of a sweep each; the paper used 0.5 and 0.2)." };
+        var scale = new Option<double?>("--scale") { Description = "Guidance scale of the steered planner (default: cheetah 1, hopper 16, the best of a sweep each; the paper used 0.5 and 0.2)." };
         var stopGrad = new Option<int?>("--t-stopgrad") { Description = "No guidance at diffusion steps t below this (default: cheetah 5, hopper 10, of T = 20)." };
         var sweep = new Option<string?>("--sweep") { Description = "Extra guidance settings to evaluate on the first episodes (SweepEpisodes, default 12): scales, each optionally @t_stopgrad, e.g. 0.2,1,1@0." };
         var episodes = new Option<int?>("--episodes") { Description = "Evaluation episodes per condition (default: the preset's)." };
