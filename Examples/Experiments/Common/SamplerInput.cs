@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.RewardExtraction;
 
 namespace MLReward.Experiments;
 
@@ -27,5 +28,26 @@ public sealed class SamplerInput
         schema[nameof(Condition)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, length);
         schema[nameof(ConditionMask)].ColumnType = new VectorDataViewType(NumberDataViewType.Single, length);
         return ml.Data.LoadFromEnumerable(rows, schema);
+    }
+
+    /// <summary>The sampler the experiments save: <paramref name="baseModel"/> guided by <paramref name="reward"/> as
+    /// <paramref name="guidance"/> says, reading this class's columns and writing "Sample"; <paramref name="inputSchema"/>
+    /// is the schema to save it with.</summary>
+    public static GuidedSamplingTransformer Sampler(MLContext ml, DiffusionModelTransformer baseModel, RelativeRewardTransformer reward,
+        GuidanceOptions guidance, out DataViewSchema inputSchema)
+    {
+        int length = baseModel.Shape.Length;
+        var input = View(ml, [new SamplerInput { Condition = new float[length], ConditionMask = new float[length] }]);
+        inputSchema = input.Schema;
+        return ml.RewardExtraction().GuidedSampling(baseModel, reward, new GuidedSamplingEstimator.Options
+        {
+            GuidanceScale = guidance.Scale,
+            StopGradientBelow = guidance.StopGradientBelow,
+            GuideSteps = guidance.GuideSteps,
+            SeedColumnName = nameof(Seed),
+            ConditionColumnName = nameof(Condition),
+            ConditionMaskColumnName = nameof(ConditionMask),
+            OutputColumnName = "Sample",
+        }).Fit(input);
     }
 }

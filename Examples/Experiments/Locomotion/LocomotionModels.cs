@@ -136,18 +136,9 @@ internal sealed class LocomotionModels : IDisposable
     public void SaveSampler(LocomotionRunContext run)
     {
         var s = run.Settings;
-        var input = SamplerInput.View(run.Ml, [new SamplerInput { Condition = new float[run.Shape.Length], ConditionMask = new float[run.Shape.Length] }]);
-        using var sampler = run.Rx.GuidedSampling(Base, Reward, new GuidedSamplingEstimator.Options
-        {
-            GuidanceScale = s.GuidanceScale,
-            StopGradientBelow = s.StopGradientBelow,
-            GuideSteps = s.GuideSteps,
-            SeedColumnName = nameof(SamplerInput.Seed),
-            ConditionColumnName = nameof(SamplerInput.Condition),
-            ConditionMaskColumnName = nameof(SamplerInput.ConditionMask),
-            OutputColumnName = "Sample",
-        }).Fit(input);
-        run.Stores.Output.Save(sampler, input.Schema, SamplerName, run.Key(SamplerName));
+        using var sampler = SamplerInput.Sampler(run.Ml, Base, Reward,
+            new GuidanceOptions { Scale = s.GuidanceScale, StopGradientBelow = s.StopGradientBelow, GuideSteps = s.GuideSteps }, out var inputSchema);
+        run.Stores.Output.Save(sampler, inputSchema, SamplerName, run.Key(SamplerName));
     }
 
     /// <summary>The model files of a run, for the report.</summary>

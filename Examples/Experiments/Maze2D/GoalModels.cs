@@ -125,20 +125,9 @@ internal sealed class GoalModels : IDisposable
 
     /// <summary>The guided sampler of this goal: the base model steered by the reward (input: Seed, Condition, ConditionMask;
     /// output: Sample).</summary>
-    public GuidedSamplingTransformer Sampler(Maze2DRunContext run, DiffusionModelTransformer baseModel, out DataViewSchema inputSchema)
-    {
-        var seeds = SamplerInput.View(run.Ml, [new SamplerInput { Condition = new float[run.Shape.Length], ConditionMask = new float[run.Shape.Length] }]);
-        inputSchema = seeds.Schema;
-        return run.Rx.GuidedSampling(baseModel, Reward, new GuidedSamplingEstimator.Options
-        {
-            GuidanceScale = run.Settings.SamplerGuidanceScale,
-            StopGradientBelow = run.Settings.SamplerStopGradientBelow,
-            SeedColumnName = nameof(SamplerInput.Seed),
-            ConditionColumnName = nameof(SamplerInput.Condition),
-            ConditionMaskColumnName = nameof(SamplerInput.ConditionMask),
-            OutputColumnName = "Sample",
-        }).Fit(seeds);
-    }
+    public GuidedSamplingTransformer Sampler(Maze2DRunContext run, DiffusionModelTransformer baseModel, out DataViewSchema inputSchema) =>
+        SamplerInput.Sampler(run.Ml, baseModel, Reward,
+            new GuidanceOptions { Scale = run.Settings.SamplerGuidanceScale, StopGradientBelow = run.Settings.SamplerStopGradientBelow }, out inputSchema);
 
     public void Dispose()
     {
