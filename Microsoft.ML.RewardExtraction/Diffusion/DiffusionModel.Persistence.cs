@@ -8,29 +8,36 @@ public sealed partial class DiffusionModel
     /// <summary>The component kind written in the model header.</summary>
     public const string ComponentKind = "DiffusionModel";
 
-    /// <summary>The format version this library writes (and the newest it reads).</summary>
-    public const int FormatVersion = 1;
+    /// <summary>The format version this library writes (and the newest it reads): 2, sealed with a hash; 1 had none.</summary>
+    public const int FormatVersion = 2;
+
+    private const int SealedFrom = 2;
+
+    // *** Binary format *** (version 2)
+    // ModelHeader sealed stream ("MLRW", 2, "DiffusionModel", body length, SHA-256), whose body is:
+    // shape, schedule (kind, T), int prediction target, bool clamp, network kind and hyperparameters, normaliser,
+    // network weights (TorchSharp module format, length-prefixed). Version 1: the same body right after the header.
 
     /// <summary>
-    /// Writes the model: the <see cref="ModelHeader"/> ("MLRW", version, "DiffusionModel"), the shape, the schedule
-    /// (kind, T), the prediction target, the clamp flag, the network kind and hyperparameters, the normaliser, and
-    /// the network weights (TorchSharp module format, length-prefixed). The stream is left open.
+    /// Writes the model: the <see cref="ModelHeader"/> ("MLRW", version, "DiffusionModel") with the hash of what follows, the
+    /// shape, the schedule (kind, T), the prediction target, the clamp flag, the network kind and hyperparameters, the
+    /// normaliser, and the network weights (TorchSharp module format, length-prefixed). The stream is left open.
     /// </summary>
     /// <exception cref="NotSupportedException">The denoiser or normaliser is not one the library can rebuild.</exception>
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
         var network = DenoiserOptions.From(Denoiser);
-        using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
-        ModelHeader.Write(writer, ComponentKind, FormatVersion);
-        Shape.Save(writer);
-        Diffusion.Schedule.Save(writer);
-        writer.Write((int)Diffusion.Target);
-        writer.Write(Diffusion.ClipDenoised);
-        network.Save(writer);
-        Normalizer.Save(writer);
-        ModuleSerializer.WriteModule(writer, Denoiser);
-        writer.Flush();
+        ModelHeader.WriteSealed(stream, ComponentKind, FormatVersion, writer =>
+        {
+            Shape.Save(writer);
+            Diffusion.Schedule.Save(writer);
+            writer.Write((int)Diffusion.Target);
+            writer.Write(Diffusion.ClipDenoised);
+            network.Save(writer);
+            Normalizer.Save(writer);
+            ModuleSerializer.WriteModule(writer, Denoiser);
+        });
     }
 
     /// <summary>Writes the model to a file (see <see cref="Save(Stream)"/>). The bytes go to a temporary file beside it
@@ -39,12 +46,17 @@ public sealed partial class DiffusionModel
 
     /// <summary>Reads a model written by <see cref="Save(Stream)"/>. The network lives on the CPU.</summary>
     /// <exception cref="InvalidDataException">Not an MLReward stream, another component kind, an unsupported version,
-    /// truncated data, or contents that do not describe a valid model; the message says what was expected and found.</exception>
-    public static DiffusionModel Load(Stream stream)
+    /// truncated or damaged data (the hash does not match), non-finite weights, or contents that do not describe a valid
+    /// model; the message says what was expected and found.</exception>
+    public static DiffusionModel Load(Stream stream) => Load(stream, out _);
+
+    private static DiffusionModel Load(Stream stream, out bool verified)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        using var reader = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
-        ModelHeader.Read(reader, ComponentKind, FormatVersion);
+        using var outer = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
+        using var body = ModelHeader.ReadSealed(outer, ComponentKind, FormatVersion, SealedFrom);
+        verified = body.Verified;
+        var reader = body.Reader;
         Denoiser? denoiser = null;
         GaussianDiffusion? diffusion = null;
         try
@@ -68,6 +80,7 @@ public sealed partial class DiffusionModel
                 throw new InvalidDataException($"The model data describe a network that cannot be built ({network} for {shape}): {e.Message}", e);
             }
             ModuleSerializer.ReadModule(reader, denoiser, "network weights");
+            body.CheckFullyRead(ComponentKind);
             diffusion = new GaussianDiffusion(schedule, target, clip);
             return new DiffusionModel(shape, diffusion, denoiser, normalizer);
         }
@@ -87,10 +100,25 @@ public sealed partial class DiffusionModel
         }
     }
 
-    /// <summary>Reads a model from a file (see <see cref="Load(Stream)"/>).</summary>
-    public static DiffusionModel Load(string path)
+    /// <summary>Reads a model from a file (see <see cref="Load(Stream)"/>); errors name the file.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="warning">Receives the warning given for a file written without a hash (format version 1); null =
+    /// <see cref="System.Diagnostics.Trace.TraceWarning(string)"/>.</param>
+    public static DiffusionModel Load(string path, Action<string>? warning = null)
     {
+        ArgumentException.ThrowIfNullOrEmpty(path);
         using var file = File.OpenRead(path);
-        return Load(file);
+        DiffusionModel model;
+        try
+        {
+            model = Load(file, out bool verified);
+            if (!verified)
+                ModelHeader.WarnUnverified("Diffusion model file", path, warning);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"Cannot load diffusion model file '{Path.GetFullPath(path)}': {e.Message}", e);
+        }
+        return model;
     }
 }

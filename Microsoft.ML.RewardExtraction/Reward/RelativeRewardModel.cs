@@ -15,8 +15,11 @@ public sealed class RelativeRewardModel : IDisposable
 
     /// <summary>The newest persistence version this code writes and reads. Version 2 records the reward network's architecture
     /// name and type, so that any <see cref="RewardNetwork"/> loads (<see cref="RewardNetworkRegistry"/>); version 1 (built-in
-    /// networks only) still loads.</summary>
-    public const int PersistenceVersion = 2;
+    /// networks only) still loads. Version 3 seals the stream with a SHA-256 (<see cref="ModelHeader.WriteSealed"/>); its body is
+    /// version 2's.</summary>
+    public const int PersistenceVersion = 3;
+
+    private const int SealedFrom = 3;
 
     /// <summary>Wraps a (trained) reward network.</summary>
     /// <param name="network">The reward network; the model owns it from now on (disposing the model disposes it).</param>
@@ -109,18 +112,23 @@ public sealed class RelativeRewardModel : IDisposable
             throw new ArgumentOutOfRangeException(nameof(t), t, $"The step must lie in 0..{DiffusionSteps - 1}.");
     }
 
-    /// <summary>Writes the model: <see cref="ModelHeader"/> (kind "RelativeReward", version 2), schedule, network architecture
-    /// descriptor (name, type, shape, the network's hyperparameter bytes, dtype), then the network's weights as one
-    /// <see cref="ModuleSerializer"/> block. The normaliser is not written.</summary>
+    // *** Binary format *** (version 3)
+    // ModelHeader sealed stream ("MLRW", 3, "RelativeReward", body length, SHA-256), whose body is:
+    // schedule, network architecture descriptor (name, type, shape, hyperparameter bytes, dtype), network weights
+    // (ModuleSerializer block). Versions 1 and 2: the body right after the header, without a hash.
+
+    /// <summary>Writes the model: <see cref="ModelHeader"/> (kind "RelativeReward", version 3) with the hash of what follows,
+    /// schedule, network architecture descriptor (name, type, shape, the network's hyperparameter bytes, dtype), then the
+    /// network's weights as one <see cref="ModuleSerializer"/> block. The normaliser is not written.</summary>
     public void Save(Stream stream)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        using var writer = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
-        ModelHeader.Write(writer, PersistenceKind, PersistenceVersion);
-        Schedule.Save(writer);
-        RewardNetworkArchitecture.Write(writer, Network);
-        ModuleSerializer.WriteModule(writer, Network);
-        writer.Flush();
+        ModelHeader.WriteSealed(stream, PersistenceKind, PersistenceVersion, writer =>
+        {
+            Schedule.Save(writer);
+            RewardNetworkArchitecture.Write(writer, Network);
+            ModuleSerializer.WriteModule(writer, Network);
+        });
     }
 
     /// <summary>Writes the model to a file (see <see cref="Save(Stream)"/>). The bytes go to a temporary file beside it
@@ -132,17 +140,23 @@ public sealed class RelativeRewardModel : IDisposable
     /// <param name="normalizer">The normaliser to attach (e.g. the base model's), or null.</param>
     /// <param name="device">Where to put the network; CPU when null.</param>
     /// <exception cref="InvalidDataException">The stream is truncated, corrupted or holds something else.</exception>
-    public static RelativeRewardModel Load(Stream stream, Normalizer? normalizer = null, Device? device = null)
+    public static RelativeRewardModel Load(Stream stream, Normalizer? normalizer = null, Device? device = null) => Load(stream, normalizer, device, out _);
+
+    private static RelativeRewardModel Load(Stream stream, Normalizer? normalizer, Device? device, out bool verified)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        using var reader = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        using var outer = new BinaryReader(stream, System.Text.Encoding.UTF8, leaveOpen: true);
         RewardNetwork? network = null;
+        verified = false;
         try
         {
-            int version = ModelHeader.Read(reader, PersistenceKind, PersistenceVersion);
+            using var body = ModelHeader.ReadSealed(outer, PersistenceKind, PersistenceVersion, SealedFrom);
+            verified = body.Verified;
+            var reader = body.Reader;
             var schedule = NoiseSchedule.Load(reader);
-            network = RewardNetworkArchitecture.Read(reader, device ?? CPU, version);
+            network = RewardNetworkArchitecture.Read(reader, device ?? CPU, Math.Min(body.Version, RewardNetworkArchitecture.DescriptorVersion));
             ModuleSerializer.ReadModule(reader, network, "reward network weights");
+            body.CheckFullyRead(PersistenceKind);
             return new RelativeRewardModel(network, schedule, normalizer);
         }
         catch (Exception e) when (e is IOException or FormatException or ArgumentException or OverflowException or System.Runtime.InteropServices.ExternalException)
@@ -154,6 +168,29 @@ public sealed class RelativeRewardModel : IDisposable
         {
             network?.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>Reads a model from a file (see <see cref="Load(Stream, Normalizer?, Device?)"/>); errors name the file.</summary>
+    /// <param name="path">The model file.</param>
+    /// <param name="normalizer">The normaliser to attach (e.g. the base model's), or null.</param>
+    /// <param name="device">Where to put the network; CPU when null.</param>
+    /// <param name="warning">Receives the warning given for a file written without a hash (versions 1 and 2); null =
+    /// <see cref="System.Diagnostics.Trace.TraceWarning(string)"/>.</param>
+    public static RelativeRewardModel Load(string path, Normalizer? normalizer = null, Device? device = null, Action<string>? warning = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        using var file = File.OpenRead(path);
+        try
+        {
+            var model = Load(file, normalizer, device, out bool verified);
+            if (!verified)
+                ModelHeader.WarnUnverified("Relative reward model file", path, warning);
+            return model;
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"Cannot load relative reward model file '{Path.GetFullPath(path)}': {e.Message}", e);
         }
     }
 

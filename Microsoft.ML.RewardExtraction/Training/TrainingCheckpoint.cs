@@ -18,8 +18,16 @@ public static class TrainingCheckpoint
     /// <summary>The component kind written in the header.</summary>
     public const string ComponentKind = "TrainingCheckpoint";
 
-    /// <summary>The format version this library writes (and the newest it reads).</summary>
-    public const int FormatVersion = 1;
+    /// <summary>The format version this library writes (and the newest it reads): 2, sealed with a hash; 1 had none.</summary>
+    public const int FormatVersion = 2;
+
+    private const int SealedFrom = 2;
+
+    // *** Binary format *** (version 2)
+    // ModelHeader sealed stream ("MLRW", 2, "TrainingCheckpoint", body length, SHA-256), whose body is:
+    // string run description; int completed steps; long elapsed ticks; int n, double[n] recent losses; generator state
+    // (block); online weights, EMA weights (ModuleSerializer blocks); optimiser state (block). Version 1: the same body
+    // right after the header.
 
     /// <summary>Writes a checkpoint atomically (to a temporary file that then replaces <paramref name="path"/>).</summary>
     /// <param name="path">The checkpoint file.</param>
@@ -38,10 +46,8 @@ public static class TrainingCheckpoint
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (!string.IsNullOrEmpty(directory))
             Directory.CreateDirectory(directory);
-        AtomicFile.Write(path, file =>
+        AtomicFile.Write(path, file => ModelHeader.WriteSealed(file, ComponentKind, FormatVersion, writer =>
         {
-            using var writer = new BinaryWriter(file, Encoding.UTF8);
-            ModelHeader.Write(writer, ComponentKind, FormatVersion);
             writer.Write(run);
             writer.Write(state.CompletedSteps);
             writer.Write(state.Elapsed.Ticks);
@@ -54,20 +60,42 @@ public static class TrainingCheckpoint
             ModuleSerializer.WriteModule(writer, online);
             ModuleSerializer.WriteModule(writer, shadow);
             ModuleSerializer.WriteOptimizer(writer, optimizer);
-        });
+        }));
     }
 
     /// <summary>Restores a checkpoint written by <see cref="Save"/> into the given generator, modules and optimiser.</summary>
     /// <returns>The loop's counters at the time of the checkpoint.</returns>
-    /// <exception cref="InvalidDataException">Not a checkpoint, truncated, or written for another run (the message shows both run descriptions).</exception>
-    public static TrainingCheckpointState Load(string path, string run, torch.Generator generator, nn.Module online, nn.Module shadow, OptimizerHelper optimizer)
+    /// <exception cref="InvalidDataException">Not a checkpoint, truncated, damaged (the hash does not match), holding non-finite
+    /// weights, or written for another run (the message shows both run descriptions); the message names the file.</exception>
+    /// <param name="path">The checkpoint file.</param>
+    /// <param name="run">The description of the run resuming: must equal the one saved.</param>
+    /// <param name="generator">Receives the saved random state.</param>
+    /// <param name="online">Receives the online weights.</param>
+    /// <param name="shadow">Receives the EMA weights.</param>
+    /// <param name="optimizer">Receives the optimiser state.</param>
+    /// <param name="warning">Receives the warning given for a checkpoint written without a hash (version 1); null =
+    /// <see cref="System.Diagnostics.Trace.TraceWarning(string)"/>.</param>
+    public static TrainingCheckpointState Load(string path, string run, torch.Generator generator, nn.Module online, nn.Module shadow, OptimizerHelper optimizer,
+        Action<string>? warning = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(run);
         ArgumentNullException.ThrowIfNull(generator);
         using var file = File.OpenRead(path);
-        using var reader = new BinaryReader(file, Encoding.UTF8);
-        ModelHeader.Read(reader, ComponentKind, FormatVersion);
+        using var outer = new BinaryReader(file, Encoding.UTF8);
+        SealedBody body;
+        try
+        {
+            body = ModelHeader.ReadSealed(outer, ComponentKind, FormatVersion, SealedFrom);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"Cannot resume from checkpoint '{Path.GetFullPath(path)}': {e.Message}", e);
+        }
+        using var _ = body;
+        if (!body.Verified)
+            ModelHeader.WarnUnverified("Training checkpoint", path, warning);
+        var reader = body.Reader;
         try
         {
             string saved = reader.ReadString();
@@ -85,6 +113,7 @@ public static class TrainingCheckpoint
             ModuleSerializer.ReadModule(reader, online, "online network weights");
             ModuleSerializer.ReadModule(reader, shadow, "EMA network weights");
             ModuleSerializer.ReadOptimizer(reader, optimizer, "optimiser state");
+            body.CheckFullyRead(ComponentKind);
             using (var state = tensor(generatorBytes, ScalarType.Byte))
                 generator.set_state(state);
             return new TrainingCheckpointState(completed, elapsed, losses);
@@ -92,6 +121,10 @@ public static class TrainingCheckpoint
         catch (EndOfStreamException e)
         {
             throw new InvalidDataException($"Truncated checkpoint '{path}'.", e);
+        }
+        catch (InvalidDataException e) when (!e.Message.Contains(path, StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"Cannot resume from checkpoint '{Path.GetFullPath(path)}': {e.Message}", e);
         }
     }
 }

@@ -24,18 +24,19 @@ namespace Microsoft.ML.RewardExtraction
         /// <summary>The eight bytes every component entry starts with.</summary>
         internal static readonly byte[] Magic = Encoding.ASCII.GetBytes("MLRWCOMP");
 
-        /// <summary>Layout of the header itself (not of the payload). Version 2 adds the payload's SHA-256; readers accept
-        /// 1 and 2.</summary>
-        internal const int HeaderVersion = 2;
+        /// <summary>Layout of the header itself (not of the payload). Version 3 hashes the header with the payload, version 2
+        /// the payload only, version 1 nothing; readers accept all three.</summary>
+        internal const int HeaderVersion = 3;
 
         // *** Binary format *** (the whole zip entry; integers little-endian)
         // byte[8]:  magic "MLRWCOMP"
-        // int:      header version (2; version 1 has no hash)
+        // int:      header version (3; version 2 hashes only the payload, version 1 has no hash)
         // string:   component kind (BinaryWriter.Write(string): 7-bit encoded UTF-8 byte count, then the bytes)
         // int:      component format version, owned by the component
         // long:     payload length in bytes
-        // byte[32]: SHA-256 of the payload (header version 2), checked before the payload is read: zip's CRC-32 is only
-        //           checked by readers that read an entry to its end, and a damaged payload must never load
+        // byte[32]: SHA-256 of all the bytes above followed by the payload, checked before the payload is read: .NET's zip
+        //           reader does not check an entry's CRC-32, and neither a damaged payload nor a damaged kind, version or
+        //           length may load
         // byte[]:   payload (what the component wrote), exactly that many bytes, nothing after it
 
         /// <summary>
@@ -105,15 +106,35 @@ namespace Microsoft.ML.RewardExtraction
                 payload = buffer.ToArray();
             }
 
+            var header = Header(HeaderVersion, componentKind, formatVersion, payload.Length);
             using var writer = new BinaryWriter(destination, Encoding.UTF8, leaveOpen: true);
-            writer.Write(Magic);
-            writer.Write(HeaderVersion);
-            writer.Write(componentKind);
-            writer.Write(formatVersion);
-            writer.Write((long)payload.Length);
-            writer.Write(SHA256.HashData(payload));
+            writer.Write(header);
+            writer.Write(HashOf(header, payload));
             writer.Write(payload);
             writer.Flush();
+        }
+
+        /// <summary>The header's bytes up to the hash, as <see cref="Write"/> lays them out.</summary>
+        private static byte[] Header(int headerVersion, string componentKind, int formatVersion, long length)
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new BinaryWriter(buffer, Encoding.UTF8, leaveOpen: true))
+            {
+                writer.Write(Magic);
+                writer.Write(headerVersion);
+                writer.Write(componentKind);
+                writer.Write(formatVersion);
+                writer.Write(length);
+            }
+            return buffer.ToArray();
+        }
+
+        private static byte[] HashOf(byte[] header, byte[] payload)
+        {
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            sha.AppendData(header);
+            sha.AppendData(payload);
+            return sha.GetHashAndReset();
         }
 
         /// <summary>
@@ -145,11 +166,11 @@ namespace Microsoft.ML.RewardExtraction
             try
             {
                 headerVersion = reader.ReadInt32();
-                if (headerVersion is not (1 or HeaderVersion))
+                if (headerVersion is < 1 or > HeaderVersion)
                 {
                     throw new InvalidDataException(
                         $"Model entry '{where}' has component header version {headerVersion}; this version of MLReward reads " +
-                        $"header versions 1 and {HeaderVersion}. The file was written by {(headerVersion > HeaderVersion ? "a newer" : "an unknown")} version.");
+                        $"header versions 1 to {HeaderVersion}. The file was written by {(headerVersion > HeaderVersion ? "a newer" : "an unknown")} version.");
                 }
                 kind = reader.ReadString();
                 formatVersion = reader.ReadInt32();
@@ -196,12 +217,13 @@ namespace Microsoft.ML.RewardExtraction
                     throw new InvalidDataException($"Model entry '{where}' is corrupted: a payload of {length} bytes is larger than any component.");
                 var bytes = new byte[length];
                 new BoundedReadStream(source, length, where).ReadExactly(bytes);
-                var actual = SHA256.HashData(bytes);
+                var actual = headerVersion >= 3 ? HashOf(Header(headerVersion, kind, formatVersion, length), bytes) : SHA256.HashData(bytes);
                 if (!actual.AsSpan().SequenceEqual(hash))
                 {
                     throw new InvalidDataException(
-                        $"Model entry '{where}' is corrupted: the SHA-256 of its {length}-byte '{kind}' payload is {Convert.ToHexString(actual)[..16]}..., " +
-                        $"the one recorded when it was saved is {Convert.ToHexString(hash)[..16]}.... The file was damaged after it was written.");
+                        $"Model entry '{where}' is corrupted: the SHA-256 of its {(headerVersion >= 3 ? "header and " : "")}{length}-byte '{kind}' payload is " +
+                        $"{Convert.ToHexString(actual)[..16]}..., the one recorded when it was saved is {Convert.ToHexString(hash)[..16]}.... " +
+                        "The file was damaged after it was written.");
                 }
                 payload = new BoundedReadStream(new MemoryStream(bytes, writable: false), length, where);
             }

@@ -13,7 +13,7 @@ namespace Microsoft.ML.RewardExtraction
         /// Saves <paramref name="model"/> like <c>mlContext.Model.Save</c>, but writes a temporary file in the same
         /// folder first (flushed to disk) and renames it to <paramref name="path"/> only when everything was written.
         /// If saving fails, <paramref name="path"/> is untouched (an existing file keeps its old content) and the
-        /// temporary file is removed.
+        /// temporary file is removed; one left by a killed save of the same path is removed by the next save.
         /// </summary>
         /// <param name="mlContext">The ML.NET context.</param>
         /// <param name="model">The transformer or transformer chain to save.</param>
@@ -29,23 +29,7 @@ namespace Microsoft.ML.RewardExtraction
             string folder = Path.GetDirectoryName(fullPath)!;
             if (!Directory.Exists(folder))
                 throw new DirectoryNotFoundException($"Cannot save the model to '{fullPath}': folder '{folder}' does not exist.");
-
-            // Same folder, so the final rename stays on one file system and replaces the target atomically.
-            string temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-            try
-            {
-                using (var stream = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-                {
-                    mlContext.Model.Save(model, inputSchema, stream);
-                    stream.Flush(flushToDisk: true);
-                }
-                File.Move(temporary, fullPath, overwrite: true);
-            }
-            finally
-            {
-                if (File.Exists(temporary))
-                    File.Delete(temporary);
-            }
+            AtomicFile.Write(fullPath, stream => mlContext.Model.Save(model, inputSchema, stream));
         }
 
         /// <summary>

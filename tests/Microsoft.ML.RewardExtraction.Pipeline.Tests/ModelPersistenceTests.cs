@@ -284,6 +284,38 @@ public class ModelPersistenceTests(TrainedModels models, ITestOutputHelper outpu
     }
 
     [Fact]
+    public void ADamagedComponentHeader_IsCaughtByTheHash_EvenWhereItStillParses()
+    {
+        // Format version 1 damaged into 2, where the reader accepts both: the header still parses, so only a hash that
+        // covers the header tells the damage from a genuine version-2 payload.
+        using var stream = new MemoryStream();
+        ComponentStream.Write(stream, "K", 1, s => s.Write(new byte[] { 1, 2, 3, 4 }));
+        var entry = stream.ToArray();
+        int formatVersionAt = ComponentStream.Magic.Length + 4 + 2;
+        Assert.Equal(1, BitConverter.ToInt32(entry, formatVersionAt));
+        entry[formatVersionAt] = 2;
+        var ex = Assert.Throws<InvalidDataException>(() =>
+            ComponentStream.Read(new MemoryStream(entry), "e", "K", 1, 2, (s, v) => { s.ReadExactly(new byte[4]); return v; }));
+        Assert.Contains("Model entry 'e' is corrupted: the SHA-256 of its header and 4-byte 'K' payload", ex.Message);
+    }
+
+    [Fact]
+    public void ATemporaryFileLeftByAKilledSave_IsRemovedByTheNextSave()
+    {
+        var ml = new MLContext(seed: 1);
+        using var dir = new TempFolder();
+        string path = SavedReward(dir);
+        // What `kill -9` during a save leaves beside the target: a unique temporary file that no process holds.
+        string orphan = Path.Combine(dir.Path, $".{Path.GetFileName(path)}.{Guid.NewGuid():N}.tmp");
+        File.WriteAllBytes(orphan, new byte[4096]);
+        File.SetLastWriteTimeUtc(orphan, DateTime.UtcNow.AddHours(-1));
+        using var reward = (RelativeRewardTransformer)SafeModelSave.Load(ml, path, out var schema);
+        SafeModelSave.Save(ml, reward, schema, path);
+        Assert.False(File.Exists(orphan));
+        Assert.Equal([Path.GetFileName(path)], Directory.GetFiles(dir.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void AFailedSave_LeavesNoFileBehind()
     {
         var ml = new MLContext(seed: 1);

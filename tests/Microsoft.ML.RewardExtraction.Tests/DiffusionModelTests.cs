@@ -205,7 +205,7 @@ public class DiffusionModelTests
         var newer = (byte[])bytes.Clone();
         BitConverter.GetBytes(DiffusionModel.FormatVersion + 1).CopyTo(newer, 4);
         e = Assert.Throws<InvalidDataException>(() => DiffusionModel.Load(new MemoryStream(newer)));
-        Assert.Contains("found version 2", e.Message);
+        Assert.Contains($"found version {DiffusionModel.FormatVersion + 1}", e.Message);
 
         // Every truncation, in the header, the description, the normaliser and the weights, is reported as such.
         foreach (int length in new[] { 3, 6, 10, 20, 30, 60, 100, bytes.Length / 2, bytes.Length - 1 })
@@ -222,7 +222,8 @@ public class DiffusionModelTests
         var opts = TinyOptions();
         opts.Denoiser.HiddenWidth = 16;
         using var other = DiffusionModel.Create(opts);
-        // Splice: the description of `small` followed by the weights of `other`.
+        // Splice, in the unsealed version-1 layout (a sealed file would fail its hash first): the description of `small`
+        // followed by the weights of `other`.
         byte[] Description(DiffusionModel m, out byte[] weights)
         {
             using var s = new MemoryStream();
@@ -232,11 +233,15 @@ public class DiffusionModelTests
             using (var bw = new BinaryWriter(w, System.Text.Encoding.UTF8, true))
                 ModuleSerializer.WriteModule(bw, m.Denoiser);
             weights = w.ToArray();
-            return all[..^weights.Length];
+            int sealedHeader = 12 + DiffusionModel.ComponentKind.Length + 8 + 32;
+            return all[sealedHeader..^weights.Length];
         }
+        using var header = new MemoryStream();
+        using (var bw = new BinaryWriter(header, System.Text.Encoding.UTF8, true))
+            ModelHeader.Write(bw, DiffusionModel.ComponentKind, 1);
         var head = Description(small, out _);
         Description(other, out var otherWeights);
-        var e = Assert.Throws<InvalidDataException>(() => DiffusionModel.Load(new MemoryStream([.. head, .. otherWeights])));
+        var e = Assert.Throws<InvalidDataException>(() => DiffusionModel.Load(new MemoryStream([.. header.ToArray(), .. head, .. otherWeights])));
         Assert.Contains("network weights", e.Message);
     }
 }

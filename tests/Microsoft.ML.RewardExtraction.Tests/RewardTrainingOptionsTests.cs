@@ -301,13 +301,16 @@ public class RewardModelFormatTests
         using var x = randn(new long[] { 6, 4, 2 }, generator: TorchRandom.Generator(2));
         Assert.True(original.Score(x, 4).eq(loaded.Score(x, 4)).all().ToBoolean());
 
-        // Today's stream is version 2 and names the type.
+        // Today's stream is version 3 (sealed with a hash; its body is version 2's, which names the type).
         using var saved = new MemoryStream();
         loaded.Save(saved);
         saved.Position = 0;
         using (var reader = new BinaryReader(saved))
         {
-            Assert.Equal(2, ModelHeader.Read(reader, RelativeRewardModel.PersistenceKind, RelativeRewardModel.PersistenceVersion));
+            using var body = ModelHeader.ReadSealed(reader, RelativeRewardModel.PersistenceKind, RelativeRewardModel.PersistenceVersion, 3);
+            Assert.Equal((3, true), (body.Version, body.Verified));
+            NoiseSchedule.Load(body.Reader);
+            Assert.Equal(nameof(StateReward), body.Reader.ReadString());
         }
     }
 }
