@@ -3,7 +3,7 @@ using MLReward.Benchmarks;
 
 // mlreward-bench [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw] [--warmup N]
 //                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS]] [--cached] [--profile [N]] [--paired] [--omp-default]
-//                [--check-convolutions [ROUNDS]]
+//                [--check-convolutions [ROUNDS]] [--soak [MINUTES]] [--soak-every SECONDS]
 // Prints one JSON line per workload on stdout (the reference's keys plus CPU time and peak working set).
 
 // Before any torch call: libtorch's OpenMP workers sleep when idle instead of spinning (see NativeThreading); --omp-default
@@ -21,6 +21,8 @@ int? memorySteps = null;
 bool cached = false;
 int? profile = null;
 int? convolutionRounds = null;
+double? soakMinutes = null;
+double soakEvery = 60;
 for (int i = 0; i < args.Length; i++)
 {
     string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -44,8 +46,12 @@ for (int i = 0; i < args.Length; i++)
         case "--check-convolutions":
             convolutionRounds = i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out int c) ? (++i, c).c : 2;
             break;
+        case "--soak":
+            soakMinutes = i + 1 < args.Length && double.TryParse(args[i + 1], NumberStyles.Float, CultureInfo.InvariantCulture, out double m) ? (++i, m).m : 60;
+            break;
+        case "--soak-every": soakEvery = double.Parse(Next(), CultureInfo.InvariantCulture); break;
         case "-h" or "--help":
-            Console.WriteLine("mlreward-bench [--threads N] [--seconds S] [--only " + string.Join(",", Workloads.All) + "] [--warmup N] [--cache-pool P] [--cache-refresh K] [--memory-check [STEPS]] [--cached] [--check-convolutions [ROUNDS]]");
+            Console.WriteLine("mlreward-bench [--threads N] [--seconds S] [--only " + string.Join(",", Workloads.All) + "] [--warmup N] [--cache-pool P] [--cache-refresh K] [--memory-check [STEPS]] [--cached] [--check-convolutions [ROUNDS]] [--soak [MINUTES]] [--soak-every SECONDS]");
             return 0;
         default:
             Console.Error.WriteLine($"Unknown argument '{args[i]}'; see --help.");
@@ -70,6 +76,16 @@ if (convolutionRounds is int rounds)
     var check = ConvolutionCheck.Run(threads, rounds);
     Console.WriteLine(check);
     return (int)check["not_finite"]! + (int)check["unrepeatable"]! + (int)check["inaccurate"]! == 0 ? 0 : 1;
+}
+if (soakMinutes is double minutes)
+{
+    if (!(minutes > 0) || !(soakEvery > 0))
+    {
+        Console.Error.WriteLine("--soak and --soak-every must be positive.");
+        return 2;
+    }
+    Console.WriteLine(Soak.Run(threads, TimeSpan.FromMinutes(minutes), TimeSpan.FromSeconds(soakEvery)));
+    return 0;
 }
 if (memorySteps is int steps)
 {
