@@ -30,11 +30,11 @@ public class Maze2DQuickTests
             // Report and pictures.
             foreach (var goal in goals)
             {
-                foreach (var picture in new[] { Maze2DExperiment.HeatmapFileName(goal), $"samples-{goal.X}_{goal.Y}.png" })
+                foreach (var picture in new[] { Maze2DExperiment.HeatmapFileName(goal), $"samples-{goal.X}_{goal.Y}.png", $"conservativeness-{goal.X}_{goal.Y}.png" })
                     Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(output, picture))[..4]);
             }
             var text = File.ReadAllText(Path.Combine(output, "report.json"));
-            foreach (var field in new[] { "goal", "peak", "goal_error", "hit", "heldout_auc", "heldout_accuracy", "fasttree_accuracy", "models", "input_column" })
+            foreach (var field in new[] { "goal", "peak", "goal_error", "hit", "heldout_auc", "heldout_accuracy", "fasttree_accuracy", "models", "input_column", "conservativeness", "explained_fraction", "asymmetry", "mean_explained_fraction" })
                 Assert.Contains($"\"{field}\"", text);
             Assert.Contains("| goal |", File.ReadAllText(Path.Combine(output, "report.md")));
             Assert.Equal(goals.Length, report.Goals.Count);
@@ -49,7 +49,12 @@ public class Maze2DQuickTests
                 Assert.Equal(["expert", "reward", "map-reward", "sampler"], result.Models.Select(m => m.File[..m.File.LastIndexOf('-')]));
                 Assert.All(new[] { "unguided", "guided" }, k => Assert.InRange(result.SampledGoalDistance![k], 0, 10));
                 Assert.NotEqual(result.SampledGoalDistance!["unguided"], result.SampledGoalDistance["guided"]);
+                // The diagnostic at t = 0, 5 and 9 (quick preset: every 5th level and the last); the asymmetry is a share.
+                Assert.Equal([0, 5, 9], result.Conservativeness!.Select(e => e.Step));
+                Assert.All(result.Conservativeness!, e => Assert.InRange(e.Asymmetry, 0, 1));
+                Assert.All(result.Conservativeness!, e => Assert.True(double.IsFinite(e.ExplainedFraction) && e.ExplainedFraction <= 1, $"explained fraction {e.ExplainedFraction}"));
             }
+            Assert.Contains("Conservativeness per noise level t", File.ReadAllText(Path.Combine(output, "report.md")));
 
             foreach (var result in report.Goals)
             {

@@ -14,9 +14,10 @@ namespace MLReward.Experiments.Maze2D;
 internal static class GoalEvaluation
 {
     public sealed record Result(RewardMap Map, double GoalError, bool Hit, RelativeRewardMetrics HeldOut, double Accuracy, double FastTree,
-        Dictionary<string, double>? GoalErrorAtStep, Dictionary<string, double> Seconds);
+        Dictionary<string, double>? GoalErrorAtStep, ConservativenessReport Conservativeness, Dictionary<string, double> Seconds);
 
-    public static Result Run(Maze2DRunContext run, GoalModels models, MazeData baseData, MazeData expertData, Vec2 goal, string tag, string outputDirectory)
+    public static Result Run(Maze2DRunContext run, BaseModels bases, GoalModels models, MazeData baseData, MazeData expertData, Vec2 goal, string tag,
+        string outputDirectory)
     {
         var s = run.Settings;
         var seconds = new Dictionary<string, double>();
@@ -55,8 +56,18 @@ internal static class GoalEvaluation
         clock.Restart();
         double fastTree = PreferenceClassifiers.FastTreeAccuracy(run.Ml, training, heldOut, s.FastTreeTrees, s.FastTreeLeaves);
         seconds["fasttree"] = clock.Elapsed.TotalSeconds;
-        return new Result(map, error, hit, metrics, accuracy, fastTree, errorAtStep, seconds);
+
+        // The reward's difference was taken against the reference model when there is one.
+        var diagnostic = ConservativenessReport.Measure(run.Ml, bases.ReferenceModel ?? bases.Model, models.Expert, reward, heldOut,
+            s.DiagnosticRows, s.DiagnosticStride, s.DiagnosticProbes, run.Seeds.For("conservativeness"));
+        diagnostic.SavePlot(string.Create(CultureInfo.InvariantCulture, $"{run.Layout.Name}, goal {name}: conservativeness of the reward"),
+            Path.Combine(outputDirectory, ConservativenessFileName(tag)));
+        seconds["conservativeness"] = diagnostic.Seconds;
+        return new Result(map, error, hit, metrics, accuracy, fastTree, errorAtStep, diagnostic, seconds);
     }
+
+    /// <summary>The diagnostic's plot of one goal.</summary>
+    public static string ConservativenessFileName(string tag) => $"conservativeness-{tag}.png";
 
     /// <summary>The episode name in the held-out files: expert-ID or base-ID.</summary>
     public static string EpisodeName(bool expert, int id) => string.Create(CultureInfo.InvariantCulture, $"{(expert ? "expert" : "base")}-{id}");

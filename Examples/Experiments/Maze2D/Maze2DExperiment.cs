@@ -240,7 +240,7 @@ public sealed class Maze2DExperiment
             timings[stage] = seconds;
 
         observer.Progress(task, totalWork, "evaluation");
-        var evaluation = GoalEvaluation.Run(run, models, baseData, expertData, goal, tag, _run.OutputDirectory);
+        var evaluation = GoalEvaluation.Run(run, bases, models, baseData, expertData, goal, tag, _run.OutputDirectory);
         foreach (var (stage, seconds) in evaluation.Seconds)
             timings[stage] = seconds;
 
@@ -290,6 +290,8 @@ public sealed class Maze2DExperiment
             RewardLoss = models.RewardLoss,
             TimingsSeconds = timings.ToDictionary(t => t.Key, t => Math.Round(t.Value, 2)),
             GoalErrorAtStep = evaluation.GoalErrorAtStep,
+            Conservativeness = evaluation.Conservativeness.Entries(),
+            ConservativenessPlot = GoalEvaluation.ConservativenessFileName(tag),
             SampledGoalDistance = new() { ["unguided"] = Math.Round(steering.UnguidedGoalDistance, 4), ["guided"] = Math.Round(steering.GuidedGoalDistance, 4) },
             Models = files,
             HeldoutData = $"heldout-{tag}.csv",

@@ -57,6 +57,19 @@ public sealed class Maze2DGoalResult
     /// reward at <see cref="Maze2DSettings.SamplerGuidanceScale"/>, the same seeds (samples-&lt;goal&gt;.png draws 16 of each).</summary>
     public Dictionary<string, double>? SampledGoalDistance { get; init; }
 
+    /// <summary>The conservativeness diagnostic of the reward on the held-out windows, per noise level (docs/METHOD.md section 4).</summary>
+    public List<ConservativenessEntry>? Conservativeness { get; init; }
+
+    /// <summary>The diagnostic's plot against t, inside the output folder.</summary>
+    public string? ConservativenessPlot { get; init; }
+
+    /// <summary>The mean of the finite <paramref name="values"/> (NaN when none).</summary>
+    internal static double MeanOf(IEnumerable<double> values)
+    {
+        var finite = values.Where(double.IsFinite).ToArray();
+        return finite.Length == 0 ? double.NaN : Math.Round(finite.Average(), 4);
+    }
+
     /// <summary>The goal's model zips in the output folder.</summary>
     public IReadOnlyList<ModelFile> Models { get; init; } = [];
 
@@ -113,9 +126,17 @@ public sealed class Maze2DSummary
     /// <summary>Mean held-out AUC of the reward.</summary>
     public double MeanHeldoutAuc { get; init; }
 
+    /// <summary>Conservativeness diagnostic: the explained fraction averaged over goals and noise levels.</summary>
+    public double MeanExplainedFraction { get; init; }
+
+    /// <summary>Conservativeness diagnostic: the asymmetry of the difference averaged over goals and noise levels.</summary>
+    public double MeanAsymmetry { get; init; }
+
     /// <summary>The summary of <paramref name="results"/>.</summary>
     public static Maze2DSummary Of(IReadOnlyList<Maze2DGoalResult> results) => new()
     {
+        MeanExplainedFraction = Maze2DGoalResult.MeanOf(results.SelectMany(r => r.Conservativeness ?? []).Select(e => e.ExplainedFraction)),
+        MeanAsymmetry = Maze2DGoalResult.MeanOf(results.SelectMany(r => r.Conservativeness ?? []).Select(e => e.Asymmetry)),
         Goals = results.Count,
         Hits = results.Count(r => r.Hit),
         MeanGoalError = results.Average(r => r.GoalError),
@@ -197,8 +218,8 @@ public sealed class Maze2DReport
         sb.Append(c, $"torch threads {Threads} per goal ({BaseThreads} for the base model), {Parallel} goal(s) at a time, {ProcessorCount} logical processors; started {StartedUtc:yyyy-MM-dd HH:mm} UTC.\n\n");
         sb.Append(c, $"Base: {Base.Transitions:N0} transitions, {Base.Episodes} episodes ({Base.HeldOutEpisodes} held out), {Base.TrainingWindows:N0} training windows; ");
         sb.Append(c, $"data {Base.TimingsSeconds.GetValueOrDefault("data"):F1} s, model {Base.TimingsSeconds.GetValueOrDefault("model"):F1} s{(Base.ModelCached ? " (cached)" : "")}, reference model {Base.TimingsSeconds.GetValueOrDefault("reference_model"):F1} s.\n\n");
-        sb.Append("| goal | peak | goal error | hit | held-out AUC | held-out accuracy (reward) | FastTree accuracy | samples' distance to goal: unguided / guided | expert model s | reward s | eval s | total s |\n");
-        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        sb.Append("| goal | peak | goal error | hit | held-out AUC | held-out accuracy (reward) | FastTree accuracy | explained fraction | asymmetry | samples' distance to goal: unguided / guided | expert model s | reward s | eval s | total s |\n");
+        sb.Append("|---|---|---:|:-:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var g in Goals)
         {
             var t = g.TimingsSeconds;
@@ -206,13 +227,35 @@ public sealed class Maze2DReport
             double eval = t.GetValueOrDefault("heatmap") + t.GetValueOrDefault("heldout_accuracy") + t.GetValueOrDefault("fasttree");
             sb.Append(c, $"| ({g.Goal[0]:0.##}, {g.Goal[1]:0.##}) | {(g.Peak is null ? "none" : $"({g.Peak[0]:0.##}, {g.Peak[1]:0.##})")} | {g.GoalError:F2} | {(g.Hit ? "yes" : "no")} | ");
             string steering = g.SampledGoalDistance is { } d ? string.Create(c, $"{d.GetValueOrDefault("unguided"):F2} / {d.GetValueOrDefault("guided"):F2}") : "";
-            sb.Append(c, $"{g.HeldoutAuc:F3} | {g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {steering} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
+            var diagnostic = g.Conservativeness ?? [];
+            sb.Append(c, $"{g.HeldoutAuc:F3} | {g.HeldoutAccuracy:F3} | {g.FasttreeAccuracy:F3} | {Maze2DGoalResult.MeanOf(diagnostic.Select(e => e.ExplainedFraction)):F3} | {Maze2DGoalResult.MeanOf(diagnostic.Select(e => e.Asymmetry)):F3} | {steering} | {t.GetValueOrDefault("expert_model"):F1}{(g.ExpertModelCached ? " (cached)" : "")} | {reward:F1} | {eval:F1} | {t.GetValueOrDefault("total"):F1} |\n");
         }
         sb.Append(c, $"\n**Hits: {Summary.Hits} / {Summary.Goals}** (peak within 1.0 of the goal). Mean goal error {Summary.MeanGoalError:F2}; ");
         sb.Append(c, $"held-out windows of H = {Settings.Horizon} steps: mean AUC {Summary.MeanHeldoutAuc:F3}, mean accuracy {Summary.MeanHeldoutAccuracy:F3} (reward) vs {Summary.MeanFasttreeAccuracy:F3} (FastTree).  \n");
+        sb.Append(c, $"Conservativeness of the rewards (mean over goals and noise levels): explained fraction {Summary.MeanExplainedFraction:F3}, asymmetry of the models' difference {Summary.MeanAsymmetry:F3}.  \n");
         sb.Append(c, $"Total time {TotalSeconds:F0} s ({TotalSeconds / 60:F1} min).\n\n");
+        AppendConservativeness(sb, c);
         sb.Append("Heat maps: ").Append(string.Join(", ", Goals.Select(g => $"[{g.Heatmap}]({g.Heatmap})"))).Append('\n');
         sb.Append("\nModel zips (load with `mlContext.Model.Load`): ").Append(string.Join(", ", Models.Concat(Goals.SelectMany(g => g.Models)).Select(m => $"`{m.File}`"))).Append('\n');
         return sb.ToString();
+    }
+
+    /// <summary>Per noise level t and goal: explained fraction / asymmetry (the columns of conservativeness-&lt;goal&gt;.png).</summary>
+    private void AppendConservativeness(StringBuilder sb, CultureInfo c)
+    {
+        var withDiagnostic = Goals.Where(g => g.Conservativeness is { Count: > 0 }).ToArray();
+        if (withDiagnostic.Length == 0)
+            return;
+        sb.Append("Conservativeness per noise level t (explained fraction / asymmetry; 1 / 0 for a reward that explains a gradient field exactly):\n\n");
+        sb.Append("| t | ").Append(string.Join(" | ", withDiagnostic.Select(g => string.Create(c, $"({g.Goal[0]:0.##}, {g.Goal[1]:0.##})")))).Append(" |\n");
+        sb.Append("|---:|").Append(string.Concat(withDiagnostic.Select(_ => "---:|"))).Append('\n');
+        foreach (int t in withDiagnostic.SelectMany(g => g.Conservativeness!).Select(e => e.Step).Distinct().Order())
+        {
+            sb.Append(c, $"| {t} | ");
+            sb.Append(string.Join(" | ", withDiagnostic.Select(g => g.Conservativeness!.FirstOrDefault(e => e.Step == t) is { } e
+                ? string.Create(c, $"{e.ExplainedFraction:F2} / {e.Asymmetry:F2}") : "")));
+            sb.Append(" |\n");
+        }
+        sb.Append("\nPlots: ").Append(string.Join(", ", withDiagnostic.Select(g => $"[{g.ConservativenessPlot}]({g.ConservativenessPlot})"))).Append("\n\n");
     }
 }

@@ -154,6 +154,19 @@ public sealed record Maze2DSettings
     [NotInModelKey]
     public int[] DiagnosticMapSteps { get; init; } = [];
 
+    /// <summary>Held-out windows on which the conservativeness diagnostic of each reward is measured (report and
+    /// conservativeness-&lt;goal&gt;.png).</summary>
+    [NotInModelKey]
+    public int DiagnosticRows { get; init; } = 256;
+
+    /// <summary>The diagnostic reads every this-many-th noise level (and the last).</summary>
+    [NotInModelKey]
+    public int DiagnosticStride { get; init; } = 2;
+
+    /// <summary>Hutchinson probe vectors per window for the diagnostic's asymmetry.</summary>
+    [NotInModelKey]
+    public int DiagnosticProbes { get; init; } = 2;
+
     /// <summary>Minimum number of states for a heat-map bin to be shown (docs/METHOD.md section 8: 5).</summary>
     [NotInModelKey]
     public int HeatmapMinCount { get; init; } = 5;
@@ -191,6 +204,8 @@ public sealed record Maze2DSettings
         EvaluationWindows = 1000,
         FastTreeTrees = 20,
         FastTreeLeaves = 8,
+        DiagnosticRows = 64,
+        DiagnosticStride = 5,
     };
 
     /// <summary>The README's default: umaze and medium, all 8 goals, in about 10 minutes on 2 cores.</summary>
@@ -249,6 +264,9 @@ public sealed record Maze2DSettings
         Positive(RewardBatchSize, nameof(RewardBatchSize));
         Positive(EvaluationWindows, nameof(EvaluationWindows));
         Positive(FastTreeTrees, nameof(FastTreeTrees));
+        Positive(DiagnosticRows, nameof(DiagnosticRows));
+        Positive(DiagnosticStride, nameof(DiagnosticStride));
+        Positive(DiagnosticProbes, nameof(DiagnosticProbes));
         Positive(ExpertTrainingSteps, nameof(ExpertTrainingSteps));
         if (SamplerGuidanceScale < 0 || !double.IsFinite(SamplerGuidanceScale))
             throw new ArgumentOutOfRangeException(nameof(SamplerGuidanceScale), SamplerGuidanceScale, "SamplerGuidanceScale must be finite and at least 0.");
