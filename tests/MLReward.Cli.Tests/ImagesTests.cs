@@ -63,11 +63,14 @@ public class ImagesTests
             Assert.InRange(report.ClassifierAccuracy, 0.5, 1);   // four easy shapes
             Assert.Equal(settings.GuidanceScales, report.Guidance.Select(g => g.Scale));
             Assert.All(report.Guidance, g => Assert.Equal(settings.SamplesPerScale, g.Samples));
-            foreach (var png in new[] { "highest-reward.png", "lowest-reward.png", "reward-histograms.png", "samples-unguided-vs-guided.png", "unsafe-share.png" })
+            foreach (var png in new[] { "highest-reward.png", "lowest-reward.png", "reward-histograms.png", "samples-unguided-vs-guided.png", "unsafe-share.png", "conservativeness.png" })
                 Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(output, png))[..4]);
             var json = File.ReadAllText(Path.Combine(output, "report.json"));
-            foreach (var field in new[] { "heldout_auc", "mean_reward_per_class", "unsafe_share", "classifier_accuracy", "timings_seconds" })
+            foreach (var field in new[] { "heldout_auc", "mean_reward_per_class", "unsafe_share", "classifier_accuracy", "timings_seconds", "conservativeness", "explained_fraction" })
                 Assert.Contains($"\"{field}\"", json);
+            // The diagnostic at t = 0, 4, 8 and 9 (quick preset: 3 levels of T = 10 give stride 4, and the last); asymmetry is a share.
+            Assert.Equal([0, 4, 8, 9], report.Conservativeness!.Select(e => e.Step));
+            Assert.All(report.Conservativeness!, e => Assert.InRange(e.Asymmetry, 0, 1));
             Assert.Contains("| guidance scale |", File.ReadAllText(Path.Combine(output, "report.md")));
             Assert.Equal(new[] { "models.zip", "base.zip", "expert.zip", "reward.zip", "sampler.zip" }, report.Models.Select(m => m.File));
 

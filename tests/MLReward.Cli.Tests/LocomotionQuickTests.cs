@@ -56,6 +56,11 @@ public class LocomotionQuickTests(ITestOutputHelper output)
             Assert.InRange(welch.GetProperty("p_greater").GetDouble(), 0, 1);
             Assert.Equal(JsonValueKind.Number, root.GetProperty("gap_recovered").ValueKind);
             Assert.InRange(root.GetProperty("reward_check").GetProperty("auc").GetDouble(), 0, 1);
+            // The conservativeness diagnostic at t = 0, 5, 10, 15 and the last level, each asymmetry a share.
+            var diagnostic = root.GetProperty("conservativeness").EnumerateArray().ToArray();
+            Assert.Equal([0, 5, 10, 15, 19], diagnostic.Select(e => e.GetProperty("step").GetInt32()));
+            Assert.All(diagnostic, e => Assert.InRange(e.GetProperty("asymmetry").GetDouble(), 0, 1));
+            Assert.True(File.Exists(Path.Combine(dir, root.GetProperty("conservativeness_plot").GetString()!)));
             var timings = root.GetProperty("timings_seconds");
             foreach (var stage in new[] { "data", "base_diffusion", "expert_diffusion", "reward", "unsteered_rollouts", "steered_rollouts", "expert_rollouts" })
                 Assert.True(timings.GetProperty(stage).GetDouble() >= 0, stage);

@@ -33,15 +33,16 @@ public sealed class ConservativenessReport
 
     /// <summary>Measures the diagnostic of <paramref name="reward"/> (extracted from <paramref name="baseModel"/>, the model the
     /// reward's difference was taken against, and <paramref name="expertModel"/>) on at most <paramref name="maxRows"/> rows of
-    /// <paramref name="heldOut"/>, at every <paramref name="stride"/>-th noise level.</summary>
+    /// <paramref name="heldOut"/>, at every <paramref name="stride"/>-th noise level; <paramref name="gradientAt"/> as the reward was trained.</summary>
     public static ConservativenessReport Measure(MLContext ml, DiffusionModelTransformer baseModel, DiffusionModelTransformer expertModel,
-        RelativeRewardTransformer reward, IDataView heldOut, int maxRows, int stride, int probes, int seed)
+        RelativeRewardTransformer reward, IDataView heldOut, int maxRows, int stride, int probes, int seed,
+        GradientLocation gradientAt = GradientLocation.BaseMean)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         int steps = baseModel.Model.Diffusion.Steps;
         var levels = Enumerable.Range(0, steps).Where(t => t % Math.Max(1, stride) == 0 || t == steps - 1).ToArray();
         var rows = ml.Data.TakeRows(heldOut, maxRows);
-        var measured = ml.RewardExtraction().Conservativeness(baseModel, expertModel, reward, rows, levels, probes, seed);
+        var measured = ml.RewardExtraction().Conservativeness(baseModel, expertModel, reward, rows, levels, probes, seed, gradientAt);
         return new ConservativenessReport(measured, clock.Elapsed.TotalSeconds);
     }
 

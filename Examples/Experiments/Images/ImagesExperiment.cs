@@ -86,6 +86,7 @@ public sealed class ImagesExperiment
             using var scorer = reward.AtScoringStep(steps.Chosen);
             var (metrics, perClass, scoredTest) = Time("evaluation", () => Evaluate(scorer, testView, test));
             var atZero = steps.Chosen == 0 ? metrics : _ml.RewardExtraction().Evaluate(reward.Transform(testView), nameof(ImageRow.Safe), "Reward");
+            var diagnostic = _settings.DiagnosticImages <= 0 ? null : Time("conservativeness", () => Conservativeness(chain, baseModel, reward, testView));
             var classifier = Time("classifier", () => TrainClassifier(trainView));
             double classifierAccuracy = _ml.MulticlassClassification.Evaluate(classifier.Transform(testView), "ClassKey").MacroAccuracy;
             var realImages = Judge(classifier, testView);
@@ -113,6 +114,7 @@ public sealed class ImagesExperiment
                 ClassifierOnHeldOut = new ImagesReport.GuidanceRow(double.NaN, test.Images.Length, realImages.UnsafeShare, realImages.ConfidentShare, realImages.MeanTop),
                 Guidance = guidance.Select(g => g.Summary).ToList(),
                 Models = models,
+                Conservativeness = diagnostic?.Entries(),
                 TimingsSeconds = _timings.ToDictionary(t => t.Key, t => Math.Round(t.Value, 1)),
                 Settings = _settings,
             };
@@ -170,6 +172,21 @@ public sealed class ImagesExperiment
                 Progress = Progress($"reward ({s.RewardSteps} steps)"), CancellationToken = _run.CancellationToken,
             },
         }).Fit(train);
+    }
+
+    /// <summary>Stage "conservativeness": the diagnostic of the reward on held-out images (docs/METHOD.md section 4), with the
+    /// gradient taken at x_t as the reward was trained; plot conservativeness.png.</summary>
+    private ConservativenessReport Conservativeness(TransformerChain<RelativeRewardTransformer> chain, DiffusionModelTransformer baseModel,
+        RelativeRewardTransformer reward, IDataView test)
+    {
+        var expert = (DiffusionModelTransformer)chain.ElementAt(1);
+        int steps = _settings.DiffusionSteps;
+        int stride = Math.Max(1, (steps - 1) / Math.Max(1, _settings.DiagnosticLevels - 1));
+        var report = ConservativenessReport.Measure(_ml, baseModel, expert, reward, test, _settings.DiagnosticImages, stride, probes: 1, _settings.Seed,
+            GradientLocation.Current);
+        report.SavePlot($"{_data.Name}: conservativeness of the reward", Path.Combine(_run.OutputDirectory, "conservativeness.png"));
+        _run.Log?.Invoke($"  conservativeness: explained fraction {report.MeanExplainedFraction:F3}, asymmetry {report.MeanAsymmetry:F3} (means over t)");
+        return report;
     }
 
     private IProgress<TrainingProgress> Progress(string what) => new Progress<TrainingProgress>(p =>

@@ -71,6 +71,8 @@ public sealed class ImagesReport
     public required List<ModelFile> Models { get; init; }
     /// <summary>Wall time per stage.</summary>
     public required Dictionary<string, double> TimingsSeconds { get; init; }
+    /// <summary>The conservativeness diagnostic of the reward on held-out images, per noise level (null when off).</summary>
+    public List<ConservativenessEntry>? Conservativeness { get; init; }
     /// <summary>The settings of the run.</summary>
     public required ImagesSettings Settings { get; init; }
 
@@ -120,6 +122,15 @@ public sealed class ImagesReport
         md.AppendLine("Pictures: `highest-reward.png`, `lowest-reward.png` (the 32 held-out images with the highest and lowest reward), " +
             "`reward-histograms.png`, `samples-unguided-vs-guided.png` (the same seeds, unguided left, guided right), `unsafe-share.png`.");
         md.AppendLine();
+        if (Conservativeness is { Count: > 0 } diagnostic)
+        {
+            md.AppendLine("Conservativeness of the reward on held-out images (gradient at x_t, as trained):");
+            md.AppendLine();
+            md.Append(ConservativenessReport.From(diagnostic).ToMarkdown());
+            md.AppendLine();
+            md.AppendLine("![conservativeness](conservativeness.png)");
+            md.AppendLine();
+        }
         md.AppendLine("| model file | input column | shape | contents |");
         md.AppendLine("|---|---|---|---|");
         foreach (var m in Models)

@@ -56,6 +56,12 @@ public sealed record ImagesSettings
 
     /// <summary>Seed of every stage (each stage derives its own from it).</summary>
     public int Seed { get; init; } = 1;
+
+    /// <summary>Held-out images on which the conservativeness diagnostic of the reward is measured (0 = off).</summary>
+    public int DiagnosticImages { get; init; } = 64;
+
+    /// <summary>Noise levels the diagnostic reads (evenly spaced, with the first and the last).</summary>
+    public int DiagnosticLevels { get; init; } = 10;
     /// <summary>torch threads.</summary>
     public int Threads { get; init; } = 2;
 
@@ -78,6 +84,8 @@ public sealed record ImagesSettings
         SamplesPerScale = 16,
         ClassifierTrees = 10,
         Threads = 1,
+        DiagnosticImages = 16,
+        DiagnosticLevels = 3,
     };
 
     /// <summary>The preset called <paramref name="name"/>.</summary>

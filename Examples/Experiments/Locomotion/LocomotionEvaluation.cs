@@ -28,6 +28,20 @@ internal static class LocomotionEvaluation
         };
     }
 
+    /// <summary>The conservativeness diagnostic of the reward on the held-out windows (null when <see cref="LocomotionSettings.DiagnosticRows"/>
+    /// is 0). The models' difference is measured without the planner's conditioning on the first observation.</summary>
+    public static ConservativenessReport? Conservativeness(LocomotionRunContext run, LocomotionData data, LocomotionModels models, string plotPath)
+    {
+        var s = run.Settings;
+        if (s.DiagnosticRows <= 0)
+            return null;
+        var heldOut = data.Windows(run.Ml, data.HeldOut, s.Horizon);
+        var report = ConservativenessReport.Measure(run.Ml, models.Base, models.Expert, models.Reward, heldOut, s.DiagnosticRows, s.DiagnosticStride,
+            s.DiagnosticProbes, run.Seeds.For("conservativeness"));
+        report.SavePlot($"{s.Environment}: conservativeness of the reward", plotPath);
+        return report;
+    }
+
     public sealed record Conditions(ConditionResult Unsteered, ConditionResult Steered, ConditionResult Expert, ConditionResult? ExpertPlanner,
         List<ConditionResult> Sweep, Dictionary<string, double> Seconds);
 

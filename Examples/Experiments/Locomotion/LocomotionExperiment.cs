@@ -75,6 +75,14 @@ public sealed class LocomotionExperiment
             var check = LocomotionEvaluation.CheckReward(run, data, models.Reward);
             timings["reward_check"] = clock.Elapsed.TotalSeconds;
             run.Log(string.Create(CultureInfo.InvariantCulture, $"reward on held-out windows: AUC {check.Auc:F3}, balanced accuracy {check.BalancedAccuracy:F3}"));
+            const string diagnosticFile = "conservativeness.png";
+            var diagnostic = LocomotionEvaluation.Conservativeness(run, data, models, Path.Combine(_run.OutputDirectory, diagnosticFile));
+            if (diagnostic is not null)
+            {
+                timings["conservativeness"] = diagnostic.Seconds;
+                run.Log(string.Create(CultureInfo.InvariantCulture,
+                    $"conservativeness on held-out windows: explained fraction {diagnostic.MeanExplainedFraction:F3}, asymmetry {diagnostic.MeanAsymmetry:F3} (means over t)"));
+            }
 
             var conditions = LocomotionEvaluation.Plan(run, models, data);
             foreach (var (stage, seconds) in conditions.Seconds)
@@ -105,6 +113,8 @@ public sealed class LocomotionExperiment
                 ModelsCached = models.Reused,
                 ModelsReused = models.ReusedModels,
                 RewardCheck = check,
+                Conservativeness = diagnostic?.Entries(),
+                ConservativenessPlot = diagnostic is null ? null : diagnosticFile,
                 Unsteered = unsteered,
                 Steered = steered,
                 Expert = expert,

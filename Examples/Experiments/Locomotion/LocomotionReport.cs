@@ -115,6 +115,10 @@ public sealed class LocomotionReport
     public bool ModelsCached { get; init; }
     /// <summary>Reward separation on held-out windows.</summary>
     public required RewardCheck RewardCheck { get; init; }
+    /// <summary>The conservativeness diagnostic of the reward on the held-out windows, per noise level (docs/METHOD.md section 4).</summary>
+    public List<ConservativenessEntry>? Conservativeness { get; init; }
+    /// <summary>Its plot against t.</summary>
+    public string? ConservativenessPlot { get; init; }
     /// <summary>Unsteered base planner.</summary>
     public required ConditionResult Unsteered { get; init; }
     /// <summary>Steered base planner.</summary>
@@ -182,6 +186,12 @@ public sealed class LocomotionReport
         b.Append(c, $"- Targets: p < 0.05 {(Targets.GetValueOrDefault("p_below_0_05") ? "met" : "NOT met")}; gap >= 30% {(Targets.GetValueOrDefault("gap_at_least_30_percent") ? "met" : "NOT met")}\n");
         b.Append(c, $"- Reward on held-out windows (t = 0): AUC expert vs base {RewardCheck.Auc:F3}, balanced accuracy {RewardCheck.BalancedAccuracy:F3} ({RewardCheck.ExpertWindows} expert / {RewardCheck.BaseWindows} base windows)\n");
         b.Append(c, $"- Return distributions: ![returns]({plotFile})\n\n");
+        if (Conservativeness is { Count: > 0 } diagnostic)
+        {
+            b.Append("## Conservativeness of the reward (held-out windows)\n\n");
+            b.Append(ConservativenessReport.From(diagnostic).ToMarkdown());
+            b.Append(c, $"\n![conservativeness]({ConservativenessPlot})\n\n");
+        }
         if (Sweep.Count > 0)
         {
             b.Append("## Guidance scale sweep (first episodes, same seeds)\n\n| scale | t_stopgrad | episodes | mean return | +- s.e. | mean length |\n|---:|---:|---:|---:|---:|---:|\n");

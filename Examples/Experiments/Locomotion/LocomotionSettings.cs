@@ -160,6 +160,18 @@ public sealed record LocomotionSettings
     [NotInModelKey]
     public bool ExpertPlannerDiagnostic { get; init; } = true;
 
+    /// <summary>Held-out windows on which the conservativeness diagnostic of the reward is measured (0 = off).</summary>
+    [NotInModelKey]
+    public int DiagnosticRows { get; init; } = 128;
+
+    /// <summary>The diagnostic reads every this-many-th noise level (and the last).</summary>
+    [NotInModelKey]
+    public int DiagnosticStride { get; init; } = 2;
+
+    /// <summary>Hutchinson probe vectors per window for the diagnostic's asymmetry.</summary>
+    [NotInModelKey]
+    public int DiagnosticProbes { get; init; } = 2;
+
     /// <summary>torch intra-op threads.</summary>
     [NotInModelKey]
     public int Threads { get; init; } = 1;
@@ -209,6 +221,8 @@ public sealed record LocomotionSettings
                 EvaluationSteps = 30,
                 ScaleSweep = [],
                 SweepEpisodes = 2,
+                DiagnosticRows = 32,
+                DiagnosticStride = 5,
             },
             _ => throw new ArgumentException($"Unknown preset '{preset}' (expected one of: {string.Join(", ", PresetNames)}).", nameof(preset)),
         };
