@@ -99,6 +99,16 @@ public class MLNetCompatibilityTests(ITestOutputHelper output)
         Assert.Null(Copy(used.Name, module.TypeSystem.Byte).Resolve());
     }
 
+    [Fact]
+    public void TheLibraries_KeepAssemblyVersion1_SoThatSavedModelZipsLoadWithLaterReleases()
+    {
+        foreach (string library in Libraries)
+        {
+            var name = System.Reflection.AssemblyName.GetAssemblyName(Path.Combine(AppContext.BaseDirectory, library));
+            Assert.Equal(new Version(1, 0, 0, 0), name.Version);
+        }
+    }
+
     // ----- reading -----
 
     /// <summary>The three libraries, each read with a resolver that finds ML.NET in <paramref name="version"/> only.</summary>
