@@ -36,6 +36,9 @@ public sealed partial class DiffusionModel : IDisposable
     /// <summary>mu(x_t, t): the reverse-process mean for a normalised batch x_t at steps t.</summary>
     public Tensor ReverseMean(Tensor current, Tensor t) => Diffusion.ReverseMean(Denoiser, current, t);
 
+    /// <summary>The model's estimate of x0 from a normalised batch x_t at steps t (clamped when the model clamps).</summary>
+    public Tensor EstimateStart(Tensor current, Tensor t) => Diffusion.EstimateStart(Denoiser.call(current, t), current, t);
+
     /// <inheritdoc/>
     public void Dispose()
     {

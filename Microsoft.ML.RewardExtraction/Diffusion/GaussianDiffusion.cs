@@ -89,6 +89,41 @@ public sealed class GaussianDiffusion : IDisposable
     /// <summary>The posterior standard deviation exp(0.5 log var_t) per sample, broadcastable against <paramref name="like"/>.</summary>
     public Tensor PosteriorStandardDeviation(Tensor t, Tensor like) => Extract(_posteriorLogVariance, t, like).mul(0.5).exp();
 
+    /// <summary>
+    /// One deterministic DDIM step (eta = 0, docs/METHOD.md section 7) from step <paramref name="t"/> to step
+    /// <paramref name="previous"/> &lt; t: with eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t), the noise that x0 implies,
+    /// x_previous = sqrt(abar_previous) x0 + sqrt(1 - abar_previous) eps; <paramref name="previous"/> = -1 returns x0 itself.
+    /// </summary>
+    /// <param name="start">The x0 estimate at x_t.</param>
+    /// <param name="current">x_t.</param>
+    /// <param name="t">The step of x_t.</param>
+    /// <param name="previous">The step reached, in -1..t-1.</param>
+    public Tensor DdimStep(Tensor start, Tensor current, int t, int previous)
+    {
+        if (t < 0 || t >= Steps)
+            throw new ArgumentOutOfRangeException(nameof(t), t, $"The step must lie in 0..{Steps - 1}.");
+        if (previous < -1 || previous >= t)
+            throw new ArgumentOutOfRangeException(nameof(previous), previous, $"The step reached must lie in -1..{t - 1}.");
+        if (previous < 0)
+            return start.clone();
+        double abar = Schedule.AlphasCumprod[t], abarPrevious = Schedule.AlphasCumprod[previous];
+        double noiseScale = Math.Sqrt(1 - abarPrevious) / Math.Sqrt(1 - abar);
+        // x_prev = sqrt(abar_prev) x0 + noiseScale (x_t - sqrt(abar_t) x0) = noiseScale x_t + (sqrt(abar_prev) - noiseScale sqrt(abar_t)) x0
+        return current.mul(noiseScale).add_(start, alpha: Math.Sqrt(abarPrevious) - noiseScale * Math.Sqrt(abar));
+    }
+
+    /// <summary>The steps a sampler of <paramref name="count"/> reverse steps visits, from T-1 down to 0, evenly spaced
+    /// (rounded); <paramref name="count"/> = T visits every step, 1 only T-1.</summary>
+    public static int[] StridedSteps(int steps, int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(steps, 1);
+        if (count < 1 || count > steps)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"The number of sampling steps must lie in 1..{steps} (T).");
+        if (count == 1)
+            return [steps - 1];
+        return Enumerable.Range(0, count).Select(i => (int)Math.Round((double)(count - 1 - i) * (steps - 1) / (count - 1), MidpointRounding.AwayFromZero)).ToArray();
+    }
+
     /// <summary>The denoising training target for x0 and the noise that made x_t.</summary>
     public Tensor TrainingTarget(Tensor start, Tensor noise) => Target == PredictionTarget.Start ? start : noise;
 

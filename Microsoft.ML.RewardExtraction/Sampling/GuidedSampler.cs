@@ -19,6 +19,11 @@ public sealed class GuidanceOptions
     /// <summary>Guidance updates per reverse step, each with a fresh gradient. Default 1.</summary>
     public int GuideSteps { get; set; } = 1;
 
+    /// <summary>Reverse steps of the sampler. 0 (default): the ancestral (DDPM) sampler over all T steps. S in 1..T: the
+    /// deterministic DDIM sampler (eta = 0) over S of the T steps, evenly spaced from T-1 to 0
+    /// (<see cref="GaussianDiffusion.StridedSteps"/>): all its noise is x_T, and it runs the denoiser S times instead of T.</summary>
+    public int SamplingSteps { get; set; }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid guidance setting.</summary>
     public void Validate()
     {
@@ -28,6 +33,8 @@ public sealed class GuidanceOptions
             throw new ArgumentOutOfRangeException(nameof(StopGradientBelow), StopGradientBelow, "The stop-gradient step must be >= 0.");
         if (GuideSteps < 1)
             throw new ArgumentOutOfRangeException(nameof(GuideSteps), GuideSteps, "At least one guide step is needed.");
+        if (SamplingSteps < 0)
+            throw new ArgumentOutOfRangeException(nameof(SamplingSteps), SamplingSteps, "SamplingSteps must be 0 (every step, ancestral) or a number of DDIM steps >= 1.");
     }
 }
 
@@ -36,7 +43,8 @@ public sealed class GuidanceOptions
 /// From x_T ~ N(0, I) (condition applied), for t = T-1..0: if guiding at t (scale != 0, t &gt;= t_stopgrad), repeat
 /// <see cref="GuidanceOptions.GuideSteps"/> times: g = dR/dx (x, t) (times the posterior variance if asked),
 /// x &lt;- x + scale g, re-apply the condition; then x &lt;- mu_base(x, t) + std_t z (no noise, and no draw, at t = 0) and
-/// re-apply the condition. All noise comes from the caller's generator, in the order of <see cref="DiffusionModel.Sample(int, Generator, InpaintingCondition?)"/>;
+/// re-apply the condition. With <see cref="GuidanceOptions.SamplingSteps"/> = S the same guidance precedes each of S
+/// deterministic DDIM steps instead (<see cref="GaussianDiffusion.DdimStep"/>), and x_T is the only draw. All noise comes from the caller's generator, in the order of <see cref="DiffusionModel.Sample(int, Generator, InpaintingCondition?)"/>;
 /// with no reward, scale 0 or t_stopgrad &gt;= T that sampler itself runs, and steps without guidance use its exact arithmetic. Samples are in the normalised space; denormalise with the base model's normaliser.
 /// </summary>
 public sealed class GuidedSampler
@@ -65,11 +73,11 @@ public sealed class GuidedSampler
         ArgumentNullException.ThrowIfNull(generator);
         Validate(baseModel, reward, count, condition);
         cancellationToken.ThrowIfCancellationRequested();
-        if (!Guides(baseModel, reward))
+        if (!Guides(baseModel, reward) && Options.SamplingSteps == 0)
             return baseModel.Sample(count, generator, condition);   // unguided: the base model's own sampler, bit for bit
         var shape = baseModel.Shape.BatchShape(count);
         var device = baseModel.Diffusion.Device;
-        return Run(baseModel, reward!, count, () => randn(shape, ScalarType.Float32, device, generator: generator), condition, cancellationToken);
+        return Run(baseModel, Guides(baseModel, reward) ? reward : null, count, () => randn(shape, ScalarType.Float32, device, generator: generator), condition, cancellationToken);
     }
 
     /// <summary>
@@ -116,6 +124,9 @@ public sealed class GuidedSampler
         Options.Validate();
         if (count < 1)
             throw new ArgumentOutOfRangeException(nameof(count), count, "At least one sample must be drawn.");
+        if (Options.SamplingSteps > baseModel.Diffusion.Steps)
+            throw new ArgumentOutOfRangeException(nameof(GuidanceOptions.SamplingSteps), Options.SamplingSteps,
+                $"SamplingSteps must lie in 0..{baseModel.Diffusion.Steps} (T of the base model).");
         if (reward is not null)
             CheckReward(baseModel, reward);
         if (condition is not null)
@@ -134,35 +145,30 @@ public sealed class GuidedSampler
         if (condition is not null)
             x = condition.Apply(x);
         using var steps = empty(count, ScalarType.Int64, device);
-        for (int step = diffusion.Steps - 1; step >= 0; step--)
+        int[] visited = Options.SamplingSteps == 0 ? GaussianDiffusion.StridedSteps(diffusion.Steps, diffusion.Steps) : GaussianDiffusion.StridedSteps(diffusion.Steps, Options.SamplingSteps);
+        for (int i = 0; i < visited.Length; i++)
         {
+            int step = visited[i];
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             steps.fill_(step);
-            var current = x;
-            if (reward is not null && step >= Options.StopGradientBelow)
-            {
-                for (int k = 0; k < Options.GuideSteps; k++)
-                {
-                    var gradient = reward.Gradient(current, steps);
-                    if (gradient.dtype != current.dtype || gradient.device != current.device)
-                        gradient = gradient.to(current.dtype, current.device);
-                    if (Options.ScaleByVariance)
-                        gradient = gradient.mul_(diffusion.PosteriorVariance(steps, current));
-                    current = current.add(gradient, alpha: Options.Scale);
-                    if (condition is not null)
-                        current = condition.Apply(current);
-                }
-            }
+            var current = reward is not null && step >= Options.StopGradientBelow ? Guide(reward, diffusion, x, steps, condition) : x;
             Tensor next;
             using (no_grad())
             {
-                // The same arithmetic as DiffusionModel.Sample, so that unguided steps agree bit for bit.
-                next = baseModel.ReverseMean(current, steps);
-                if (step > 0)
+                if (Options.SamplingSteps > 0)
                 {
-                    double std = Math.Exp(0.5 * schedule.PosteriorLogVarianceClipped[step]);
-                    next.add_(draw(), alpha: std);
+                    next = diffusion.DdimStep(baseModel.EstimateStart(current, steps), current, step, i + 1 < visited.Length ? visited[i + 1] : -1);
+                }
+                else
+                {
+                    // The same arithmetic as DiffusionModel.Sample, so that unguided steps agree bit for bit.
+                    next = baseModel.ReverseMean(current, steps);
+                    if (step > 0)
+                    {
+                        double std = Math.Exp(0.5 * schedule.PosteriorLogVarianceClipped[step]);
+                        next.add_(draw(), alpha: std);
+                    }
                 }
                 if (condition is not null)
                     next = condition.Apply(next);
@@ -172,6 +178,25 @@ public sealed class GuidedSampler
             x = next;
         }
         return x.MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="GuidanceOptions.GuideSteps"/> times: x &lt;- x + scale dR/dx (x, t) (times the posterior variance
+    /// if asked), the condition re-applied after each.</summary>
+    private Tensor Guide(RelativeRewardModel reward, GaussianDiffusion diffusion, Tensor x, Tensor steps, InpaintingCondition? condition)
+    {
+        var current = x;
+        for (int k = 0; k < Options.GuideSteps; k++)
+        {
+            var gradient = reward.Gradient(current, steps);
+            if (gradient.dtype != current.dtype || gradient.device != current.device)
+                gradient = gradient.to(current.dtype, current.device);
+            if (Options.ScaleByVariance)
+                gradient = gradient.mul_(diffusion.PosteriorVariance(steps, current));
+            current = current.add(gradient, alpha: Options.Scale);
+            if (condition is not null)
+                current = condition.Apply(current);
+        }
+        return current;
     }
 
     private static void CheckReward(DiffusionModel baseModel, RelativeRewardModel reward)
