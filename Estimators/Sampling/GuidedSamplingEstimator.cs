@@ -38,6 +38,10 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
         /// <summary>Guidance steps per reverse step. Default 1.</summary>
         public int GuideSteps { get; set; } = 1;
 
+        /// <summary>Reverse steps of the sampler: 0 (default) = the ancestral sampler over all T steps of the base model;
+        /// S in 1..T = the deterministic DDIM sampler over S evenly spaced steps (S denoiser passes instead of T).</summary>
+        public int SamplingSteps { get; set; }
+
         /// <summary>Seed of rows without a seed column. Default 0.</summary>
         public long Seed { get; set; }
 
@@ -63,6 +67,8 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
         _host.CheckNonEmpty(options.OutputColumnName, nameof(Options.OutputColumnName));
         _host.CheckUserArg(options.BatchSize >= 1, nameof(Options.BatchSize), "must be at least 1");
         _host.CheckUserArg(options.GuideSteps >= 1, nameof(Options.GuideSteps), "must be at least 1");
+        _host.CheckUserArg(options.SamplingSteps >= 0 && options.SamplingSteps <= baseModel.Model.Diffusion.Steps, nameof(Options.SamplingSteps),
+            $"must lie in 0..{baseModel.Model.Diffusion.Steps} (0 = every step; T of the base model is {baseModel.Model.Diffusion.Steps})");
         if (reward is not null && !reward.Shape.Equals(baseModel.Shape))
             throw _host.ExceptParam(nameof(reward), $"The reward was trained for {reward.Shape} but the base model samples {baseModel.Shape}.");
         if (reward is not null && reward.Model.DiffusionSteps != baseModel.Model.Diffusion.Steps)
@@ -91,7 +97,7 @@ public sealed class GuidedSamplingEstimator : IEstimator<GuidedSamplingTransform
     private GuidedSamplingTransformer Create()
     {
         var o = _options;
-        var guidance = new GuidanceOptions { Scale = o.GuidanceScale, StopGradientBelow = o.StopGradientBelow, ScaleByVariance = o.ScaleByVariance, GuideSteps = o.GuideSteps };
+        var guidance = new GuidanceOptions { Scale = o.GuidanceScale, StopGradientBelow = o.StopGradientBelow, ScaleByVariance = o.ScaleByVariance, GuideSteps = o.GuideSteps, SamplingSteps = o.SamplingSteps };
         return new GuidedSamplingTransformer(_host, _base.Model, _reward?.Model, guidance, o.OutputColumnName, o.ConditionColumnName,
             o.ConditionMaskColumnName, o.SeedColumnName, o.Seed, o.BatchSize, ownsModels: false,
             lenders: _reward is null ? new BatchedTransformerBase[] { _base } : new BatchedTransformerBase[] { _base, _reward });

@@ -28,8 +28,8 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
 
     private static VersionInfo GetVersionInfo() => new(
         modelSignature: "MLRWGUID",
-        verWrittenCur: 0x00010001, // Initial
-        verReadableCur: 0x00010001,
+        verWrittenCur: 0x00010002, // Sampling steps (DDIM)
+        verReadableCur: 0x00010002,
         verWeCanReadBack: 0x00010001,
         loaderSignature: LoaderSignature,
         loaderAssemblyName: typeof(GuidedSamplingTransformer).Assembly.FullName);
@@ -51,6 +51,8 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
         Reward = reward;
         Guidance = guidance ?? throw new ArgumentNullException(nameof(guidance));
         guidance.Validate();
+        if (guidance.SamplingSteps > baseModel.Diffusion.Steps)
+            throw new ArgumentOutOfRangeException(nameof(guidance), guidance.SamplingSteps, $"SamplingSteps must lie in 0..{baseModel.Diffusion.Steps} (T of the base model).");
         if (reward is not null)
         {
             if (!reward.Shape.Equals(baseModel.Shape))
@@ -114,10 +116,34 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
             throw new ArgumentOutOfRangeException(nameof(scale), scale, "The guidance scale must be finite and at least 0.");
         if (scale > 0 && Reward is null)
             throw new InvalidOperationException("This sampler was saved without a reward, so it cannot be guided; only scale 0 is possible.");
-        var guidance = new GuidanceOptions { Scale = scale, StopGradientBelow = Guidance.StopGradientBelow, ScaleByVariance = Guidance.ScaleByVariance, GuideSteps = Guidance.GuideSteps };
+        var guidance = CopyOfGuidance();
+        guidance.Scale = scale;
         return new GuidedSamplingTransformer(Host, BaseModel, scale == 0 ? null : Reward, guidance, OutputColumnName, ConditionColumnName,
             ConditionMaskColumnName, SeedColumnName, Seed, BatchSize, ownsModels: false, lenders: [this]);
     }
+
+    /// <summary>
+    /// The same sampler with another number of reverse steps (<see cref="GuidanceOptions.SamplingSteps"/>: 0 = the ancestral
+    /// sampler over all T steps, S in 1..T = deterministic DDIM over S steps), sharing this one's models: dispose it before this
+    /// one. Saving it writes a sampler that runs that many steps.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="samplingSteps"/> is negative or above the base model's T.</exception>
+    public GuidedSamplingTransformer WithSamplingSteps(int samplingSteps)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (samplingSteps < 0 || samplingSteps > BaseModel.Diffusion.Steps)
+            throw new ArgumentOutOfRangeException(nameof(samplingSteps), samplingSteps, $"The sampling steps must lie in 0..{BaseModel.Diffusion.Steps} (T of the base model).");
+        var guidance = CopyOfGuidance();
+        guidance.SamplingSteps = samplingSteps;
+        return new GuidedSamplingTransformer(Host, BaseModel, Reward, guidance, OutputColumnName, ConditionColumnName,
+            ConditionMaskColumnName, SeedColumnName, Seed, BatchSize, ownsModels: false, lenders: [this]);
+    }
+
+    private GuidanceOptions CopyOfGuidance() => new()
+    {
+        Scale = Guidance.Scale, StopGradientBelow = Guidance.StopGradientBelow, ScaleByVariance = Guidance.ScaleByVariance,
+        GuideSteps = Guidance.GuideSteps, SamplingSteps = Guidance.SamplingSteps,
+    };
 
     private protected override DataViewType OutputType => new VectorDataViewType(NumberDataViewType.Single, Shape.Length);
 
@@ -190,6 +216,7 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
         // bool: scale the gradient by the posterior variance
         // int: guide steps per reverse step
         // bool: has a reward
+        // int: sampling steps (0 = ancestral over all T, S = DDIM over S steps; from version 0x00010002, else 0)
         // entry "BaseModel": component stream holding DiffusionModel.Save
         // entry "RewardModel" (when present): component stream holding RelativeRewardModel.Save
         ctx.SaveNonEmptyString(OutputColumnName);
@@ -203,6 +230,7 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
         ctx.Writer.Write(Guidance.ScaleByVariance);
         ctx.Writer.Write(Guidance.GuideSteps);
         ctx.Writer.Write(Reward is not null);
+        ctx.Writer.Write(Guidance.SamplingSteps);
         ComponentStream.Save(ctx, BaseEntry, nameof(DiffusionModel), 1, BaseModel.Save);
         if (Reward is not null)
             ComponentStream.Save(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, Reward.Save);
@@ -234,6 +262,11 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
             GuideSteps = ctx.Reader.ReadInt32(),
         };
         bool hasReward = ctx.Reader.ReadBoolean();
+        if (ctx.Header.ModelVerWritten >= 0x00010002)
+        {
+            guidance.SamplingSteps = ctx.Reader.ReadInt32();
+            host.CheckDecode(guidance.SamplingSteps >= 0);
+        }
         var baseModel = ComponentStream.Load(ctx, BaseEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream), host);
         var reward = hasReward
             ? ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, baseModel.Normalizer), host)

@@ -25,6 +25,39 @@ public class GuidedSamplingTests(TrainedModels models, ITestOutputHelper output)
         }).Fit(rows);
 
     [Fact]
+    public void DdimSteps_AreAnOptionOfTheSamplingTransform_SavedWithIt_AndWithSamplingStepsMatchesABuiltOne()
+    {
+        var ml = models.Ml;
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 6).Select(i => new SeededRow { Seed = 70 + i }));
+        float[][] Samples(GuidedSamplingTransformer sampler) => sampler.Transform(data).GetColumn<float[]>("Sample").ToArray();
+        GuidedSamplingTransformer Built(int steps) => ml.RewardExtraction().GuidedSampling(models.Base, models.Reward, new GuidedSamplingEstimator.Options
+        {
+            GuidanceScale = 0.3, Seed = 7, BatchSize = 4, SeedColumnName = "Seed", SamplingSteps = steps,
+        }).Fit(data);
+        using var ancestral = Built(0);
+        using var ddim = Built(3);
+        Assert.Equal(3, ddim.Guidance.SamplingSteps);
+        Assert.NotEqual(Samples(ancestral), Samples(ddim));
+        using (var copy = ancestral.WithSamplingSteps(3))
+            Assert.Equal(Samples(ddim), Samples(copy));
+        using (var back = ddim.WithSamplingSteps(0))
+            Assert.Equal(Samples(ancestral), Samples(back));
+
+        // Saved and loaded, it samples the same DDIM chain.
+        using var dir = new TempFolder();
+        string path = Path.Combine(dir.Path, "ddim.zip");
+        ml.Model.Save(ddim, data.Schema, path);
+        using var loaded = Assert.IsType<GuidedSamplingTransformer>(new MLContext(seed: 5).Model.Load(path, out _));
+        Assert.Equal(3, loaded.Guidance.SamplingSteps);
+        Assert.Equal(Samples(ddim), Samples(loaded));
+
+        int steps = models.Base.Model.Diffusion.Steps;
+        Assert.Throws<ArgumentOutOfRangeException>(() => ddim.WithSamplingSteps(steps + 1));
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Built(steps + 1));
+        Assert.Contains("SamplingSteps", e.Message);
+    }
+
+    [Fact]
     public void WithGuidanceScale_SamplesExactlyLikeASamplerBuiltAtThatScale()
     {
         var ml = models.Ml;
