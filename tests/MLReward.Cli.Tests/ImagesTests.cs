@@ -68,6 +68,9 @@ public class ImagesTests
             var json = File.ReadAllText(Path.Combine(output, "report.json"));
             foreach (var field in new[] { "heldout_auc", "mean_reward_per_class", "unsafe_share", "classifier_accuracy", "timings_seconds" })
                 Assert.Contains($"\"{field}\"", json);
+            Assert.Contains($"\"schema_version\": 2,", json);
+            Assert.Contains($"\"tool_version\": \"{MLReward.Experiments.BuildInfo.ToolVersion}\",", json);
+            Assert.Contains($"\"commit\": \"{MLReward.Experiments.BuildInfo.Commit}\",", json);
             Assert.Contains("| guidance scale |", File.ReadAllText(Path.Combine(output, "report.md")));
             Assert.Equal(new[] { "models.zip", "base.zip", "expert.zip", "reward.zip", "sampler.zip" }, report.Models.Select(m => m.File));
 
