@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using MLReward.Experiments;
 using MLReward.Experiments.Locomotion;
+using MLReward.Locomotion;
 using Spectre.Console;
 
 namespace MLReward.Cli;
@@ -31,9 +33,10 @@ internal static class LocomotionCommand
         {
             Description = "Folder of <env>-{early1,early2,medium,expert}.policy files (default: Policies beside the program, else Examples/LocomotionAgents/Policies).",
         };
-        var cache = new Option<DirectoryInfo?>("--cache") { Description = "Model cache folder (default: .cache beside the output folder)." };
+        var cache = new Option<DirectoryInfo?>("--cache") { Description = "Model cache folder (default: runs/.cache in the current folder)." };
         var noCache = new Option<bool>("--no-cache") { Description = "Neither read nor write cached models." };
         var models = new Option<DirectoryInfo?>("--models") { Description = "Use the models of an earlier run (its output folder) instead of training; they must have been trained with the same settings and policies." };
+        models.MustExist();
         var seed = new Option<int?>("--seed") { Description = "Seed of data, training and evaluation (default 1)." };
         var threads = new Option<int>("--threads")
         {
@@ -52,9 +55,7 @@ internal static class LocomotionCommand
         };
         command.SetAction(async (result, cancellationToken) =>
         {
-            LocomotionExperiment experiment;
-            string outDir;
-            try
+            var (experiment, settings, outDir, cacheDir) = UsageException.Check(() =>
             {
                 string task = result.GetValue(env)!;
                 var settings = Apply(LocomotionSettings.For(task, result.GetValue(preset)!), result.GetValue(set) ?? []);
@@ -72,45 +73,27 @@ internal static class LocomotionCommand
                 if (result.GetValue(seed) is { } sd)
                     settings = settings with { Seed = sd };
                 settings = settings with { Threads = result.GetValue(threads) };
-                outDir = result.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"locomotion-{task}"));
-                string? cacheDir = result.GetValue(noCache) ? null
-                    : result.GetValue(cache)?.FullName ?? Path.Combine(Path.GetDirectoryName(outDir) ?? ".", ".cache");
-                experiment = new LocomotionExperiment(settings, new LocomotionRunOptions
+                string outDir = result.GetValue(output)?.FullName ?? Path.GetFullPath(Path.Combine("runs", $"locomotion-{task}"));
+                string? cacheDir = result.GetValue(noCache) ? null : result.GetValue(cache)?.FullName ?? DefaultFolders.ModelCache();
+                var experiment = new LocomotionExperiment(settings, new LocomotionRunOptions
                 {
                     OutputDirectory = outDir,
                     PolicyDirectory = result.GetValue(policies)?.FullName,
                     CacheDirectory = cacheDir,
-                    ModelsDirectory = result.GetValue(models) is { } modelsDir
-                        ? (modelsDir.Exists ? modelsDir.FullName : throw new ArgumentException($"--models: folder '{modelsDir.FullName}' does not exist."))
-                        : null,
+                    ModelsDirectory = result.GetValue(models)?.FullName,
                     Observer = new ConsoleObserver(),
                 });
-                AnsiConsole.MarkupLine($"[bold]mlreward locomotion[/]: task [bold]{task}[/], preset [bold]{Markup.Escape(settings.Preset)}[/]; output {Markup.Escape(outDir)}; cache {Markup.Escape(cacheDir ?? "off")}");
-                foreach (var line in settings.Describe().Split('\n'))
-                    AnsiConsole.MarkupLine($"  [grey]{Markup.Escape(line)}[/]");
-            }
-            catch (Exception e) when (e is ArgumentException or FormatException or IOException)
-            {
-                AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
-                return 2;
-            }
-
-            try
-            {
-                var report = await Task.Run(() => experiment.Run(cancellationToken), cancellationToken);
-                PrintSummary(report, outDir);
-                return 0;
-            }
-            catch (OperationCanceledException)
-            {
-                AnsiConsole.MarkupLine("[yellow]cancelled[/]");
-                return 130;
-            }
-            catch (FileNotFoundException e)
-            {
-                AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
-                return 2;
-            }
+                return (experiment, settings, outDir, cacheDir);
+            });
+            OutputPaths.PrepareFolder(outDir, "--out");
+            // Before any work: without MuJoCo the run would fail only once the data stage steps its first environment.
+            MuJoCo.EnsureAvailable();
+            AnsiConsole.MarkupLine($"[bold]mlreward locomotion[/]: task [bold]{settings.Environment}[/], preset [bold]{Markup.Escape(settings.Preset)}[/]; output {Markup.Escape(outDir)}; cache {Markup.Escape(cacheDir ?? "off")}");
+            foreach (var line in settings.Describe().Split('\n'))
+                AnsiConsole.MarkupLine($"  [grey]{Markup.Escape(line)}[/]");
+            var report = await Task.Run(() => experiment.Run(cancellationToken), cancellationToken);
+            PrintSummary(report, outDir);
+            return ExitCodes.Success;
         });
         return command;
     }

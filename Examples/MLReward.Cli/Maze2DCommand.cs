@@ -24,6 +24,7 @@ internal static class Maze2DCommand
         {
             Description = "A layout text file instead of --maze: one row per line, '#' wall, 'O' free, optional 'G' goal. Rows are the first coordinate x, columns the second y.",
         };
+        layout.MustExist();
         var goal = new Option<string[]>("--goal")
         {
             Description = "A goal position X,Y (maze units, the cell (i, j) is the point (i, j)); repeat for several goals.",
@@ -46,13 +47,14 @@ internal static class Maze2DCommand
         };
         var cache = new Option<DirectoryInfo?>("--cache")
         {
-            Description = "Model cache folder (default: .cache beside the output folder). Base and expert models are reused when their settings hash matches.",
+            Description = "Model cache folder (default: runs/.cache in the current folder). Base and expert models are reused when their settings hash matches.",
         };
         var noCache = new Option<bool>("--no-cache") { Description = "Neither read nor write cached models." };
         var models = new Option<DirectoryInfo?>("--models")
         {
             Description = "Use the models of an earlier run (its output folder) instead of training; they must have been trained with the same settings.",
         };
+        models.MustExist();
         var threads = new Option<int>("--threads")
         {
             Description = "torch intra-op threads. Default 1: these networks are tiny, and goals run in parallel instead (--parallel).",
@@ -76,55 +78,52 @@ internal static class Maze2DCommand
         };
         command.SetAction(async (result, cancellationToken) =>
         {
-            Maze2DExperiment experiment;
-            string outDir;
-            try
+            var (experiment, mazeLayout, goalList, settings, outDir, cacheDir, threadCount, parallelCount) = UsageException.Check(() =>
             {
                 var mazeLayout = result.GetValue(layout) is { } file
-                    ? MazeLayout.Load(file.FullName)
+                    ? LoadLayout(file.FullName, "--layout")
                     : MazeLayout.FromName(result.GetValue(maze)!);
                 var goalList = ParseGoals(result.GetValue(goal) ?? [], mazeLayout);
                 var settings = SettingsOverrides.Apply(Maze2DSettings.FromPreset(result.GetValue(preset)!), result.GetValue(set) ?? [], nameof(Maze2DSettings.Name));
                 if (result.GetValue(seed) is { } s)
                     settings = settings with { Seed = s };
-                outDir = (result.GetValue(output)?.FullName) ?? Path.GetFullPath(Path.Combine("runs", $"maze2d-{mazeLayout.Name}"));
-                string? cacheDir = result.GetValue(noCache) ? null
-                    : result.GetValue(cache)?.FullName ?? Path.Combine(Path.GetDirectoryName(outDir) ?? ".", ".cache");
+                string outDir = (result.GetValue(output)?.FullName) ?? Path.GetFullPath(Path.Combine("runs", $"maze2d-{mazeLayout.Name}"));
+                string? cacheDir = result.GetValue(noCache) ? null : result.GetValue(cache)?.FullName ?? DefaultFolders.ModelCache();
                 int threadCount = result.GetValue(threads), parallelCount = result.GetValue(parallel);
-                if (threadCount < 1 || parallelCount < 1)
-                    throw new ArgumentException("--threads and --parallel must be at least 1.");
-                experiment = new Maze2DExperiment(mazeLayout, goalList, settings, new Maze2DRunOptions
+                if (threadCount < 1)
+                    throw new ArgumentException($"--threads must be at least 1; got {threadCount}.");
+                if (parallelCount < 1)
+                    throw new ArgumentException($"--parallel must be at least 1; got {parallelCount}.");
+                var experiment = new Maze2DExperiment(mazeLayout, goalList, settings, new Maze2DRunOptions
                 {
                     OutputDirectory = outDir,
                     CacheDirectory = cacheDir,
-                    ModelsDirectory = result.GetValue(models) is { } modelsDir
-                        ? (modelsDir.Exists ? modelsDir.FullName : throw new ArgumentException($"--models: folder '{modelsDir.FullName}' does not exist."))
-                        : null,
+                    ModelsDirectory = result.GetValue(models)?.FullName,
                     Threads = threadCount,
                     Parallel = Math.Min(parallelCount, goalList.Count),
                 });
-                PrintHeader(mazeLayout, goalList, settings, outDir, cacheDir, threadCount, Math.Min(parallelCount, goalList.Count));
-            }
-            catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException)
-            {
-                AnsiConsole.MarkupLine($"[red]error:[/] {Markup.Escape(e.Message)}");
-                return 2;
-            }
-
-            try
-            {
-                int workers = result.GetValue(parallel);
-                var report = await Task.Run(() => RunWithProgress(experiment, workers, cancellationToken), cancellationToken);
-                PrintSummary(report, outDir);
-                return 0;
-            }
-            catch (OperationCanceledException)
-            {
-                AnsiConsole.MarkupLine("[yellow]cancelled[/]");
-                return 130;
-            }
+                return (experiment, mazeLayout, goalList, settings, outDir, cacheDir, threadCount, parallelCount);
+            });
+            OutputPaths.PrepareFolder(outDir, "--out");
+            PrintHeader(mazeLayout, goalList, settings, outDir, cacheDir, threadCount, Math.Min(parallelCount, goalList.Count));
+            var report = await Task.Run(() => RunWithProgress(experiment, parallelCount, cancellationToken), cancellationToken);
+            PrintSummary(report, outDir);
+            return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>A layout file; one that is not a layout is a bad file (exit code 1, as any unreadable input), named.</summary>
+    internal static MazeLayout LoadLayout(string path, string option)
+    {
+        try
+        {
+            return MazeLayout.Load(path);
+        }
+        catch (FormatException e)
+        {
+            throw new InvalidDataException($"{option}: '{path}' is not a maze layout: {e.Message}", e);
+        }
     }
 
     /// <summary>Goals from --goal X,Y values, or all of the layout's (standard or spread) goals.</summary>

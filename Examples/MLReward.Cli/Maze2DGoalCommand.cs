@@ -18,24 +18,14 @@ internal static class Maze2DGoalCommand
             job, index, result,
         };
         command.Hidden = true;
+        // Failures go through ErrorPolicy like any command's: one "mlreward: error:" line on stderr, which the parent
+        // (ProcessGoalRunner) quotes in its own error.
         command.SetAction((parse, cancellationToken) =>
         {
-            try
-            {
-                var experiment = Maze2DExperiment.FromJob(Maze2DJob.FromJson(File.ReadAllText(parse.GetValue(job)!.FullName)));
-                var goal = experiment.RunGoal(parse.GetValue(index), new WorkerProtocol.Writer(Console.Out), cancellationToken);
-                File.WriteAllText(parse.GetValue(result)!.FullName, JsonSerializer.Serialize(goal, Maze2DReport.JsonOptions));
-                return Task.FromResult(0);
-            }
-            catch (OperationCanceledException)
-            {
-                return Task.FromResult(130);
-            }
-            catch (Exception e)
-            {
-                Console.Error.WriteLine(e.ToString());
-                return Task.FromResult(1);
-            }
+            var experiment = Maze2DExperiment.FromJob(Maze2DJob.FromJson(File.ReadAllText(parse.GetValue(job)!.FullName)));
+            var goal = experiment.RunGoal(parse.GetValue(index), new WorkerProtocol.Writer(Console.Out), cancellationToken);
+            File.WriteAllText(parse.GetValue(result)!.FullName, JsonSerializer.Serialize(goal, Maze2DReport.JsonOptions));
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

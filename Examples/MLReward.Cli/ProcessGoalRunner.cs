@@ -108,8 +108,19 @@ internal sealed class ProcessGoalRunner(int parallel) : IGoalRunner
         process.WaitForExit();   // drains the redirected streams
         if (process.ExitCode == 0 && File.Exists(resultPath))
             return null;
-        var tail = errors.TakeLast(25);
-        return $"The worker for goal {index} failed (exit code {process.ExitCode}):{Environment.NewLine}{string.Join(Environment.NewLine, tail)}";
+        return WorkerFailure(index, process.ExitCode, errors.ToList(), ErrorPolicy.DebugRequested());
+    }
+
+    /// <summary>The parent's message for a failed worker: the worker's own error line (see <see cref="ErrorPolicy"/>), else
+    /// the last lines it printed (a crash before the policy could report); with <paramref name="debug"/> also its output's
+    /// tail, where the worker, which inherits the variable, printed its stack trace.</summary>
+    internal static string WorkerFailure(int index, int exitCode, IReadOnlyList<string> output, bool debug)
+    {
+        string? reported = output.LastOrDefault(l => l.StartsWith(ErrorPolicy.Prefix, StringComparison.Ordinal));
+        string detail = reported is not null ? reported[ErrorPolicy.Prefix.Length..]
+            : output.Count > 0 ? string.Join(" | ", output.TakeLast(3)) : "it printed nothing";
+        string message = $"the worker for goal {index} failed (exit code {exitCode}): {detail}";
+        return debug ? message + Environment.NewLine + string.Join(Environment.NewLine, output.TakeLast(40)) : message;
     }
 
     /// <summary>How to start this executable again: the apphost directly, or `dotnet mlreward.dll` when run through the dotnet host.</summary>

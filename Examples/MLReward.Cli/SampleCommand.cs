@@ -25,47 +25,50 @@ internal static class SampleCommand
         var maze = new Option<string?>("--maze") { Description = "For a Maze2D sampler: also draw the samples on this maze (umaze, medium, large, open), unguided beside guided, to --png." };
         var layoutFile = new Option<FileInfo?>("--layout") { Description = "For a Maze2D sampler trained on a layout file: draw on that layout instead of --maze." };
         var png = new Option<FileInfo?>("--png") { Description = "With --maze or --layout: the picture (default: samples.png beside --out, else in the current folder)." };
+        model.MustExist();
+        layoutFile.MustExist();
         var command = new Command("sample", "Draw samples from a saved guided sampler.") { model, count, scale, seed, condition, output, maze, layoutFile, png };
         command.SetAction(result =>
         {
-            try
+            var outFile = result.GetValue(output);
+            var (n, known, layout) = UsageException.Check(() =>
             {
-                var ml = new MLContext(seed: 0);
                 int n = result.GetValue(count);
                 if (n < 1)
-                    throw new ArgumentException("--count must be at least 1.");
+                    throw new ArgumentException($"--count must be at least 1; got {n}.");
                 var known = (result.GetValue(condition) ?? []).Select(ParseCondition).ToList();
-                using var sampler = SavedSampler.Load(ml, result.GetValue(model)!.FullName);
-                double usedScale = result.GetValue(scale) ?? sampler.Guidance.Scale;
-                var samples = SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), result.GetValue(scale), known);
-                int dimension = sampler.Shape.Kind == Microsoft.ML.RewardExtraction.SampleShapeKind.Trajectory ? sampler.Shape.TransitionDimension : sampler.Shape.Length;
-                var outFile = result.GetValue(output);
-                using (var writer = outFile is null ? Console.Out : new StreamWriter(outFile.FullName))
-                {
-                    writer.WriteLine("Sample,Step," + string.Join(",", Enumerable.Range(0, dimension).Select(d => $"V{d}")));
-                    for (int i = 0; i < samples.Length; i++)
-                        for (int step = 0; step < samples[i].Length / dimension; step++)
-                            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{i},{step},") +
-                                string.Join(",", samples[i].Skip(step * dimension).Take(dimension).Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
-                }
-                if (outFile is not null)
-                    Console.WriteLine($"{samples.Length} samples at scale {usedScale.ToString(CultureInfo.InvariantCulture)}: {outFile.FullName}");
-                var layout = result.GetValue(layoutFile) is { } file ? MazeLayout.Load(file.FullName)
+                var layout = result.GetValue(layoutFile) is { } file ? Maze2DCommand.LoadLayout(file.FullName, "--layout")
                     : result.GetValue(maze) is { } mazeName ? MazeLayout.FromName(mazeName) : null;
-                if (layout is not null)
-                {
-                    var unguided = usedScale == 0 ? samples : SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), 0, known);
-                    string picture = result.GetValue(png)?.FullName ?? Path.Combine(outFile?.DirectoryName ?? ".", "samples.png");
-                    SampledTrajectoryPlot.Save(layout, unguided, samples, usedScale, picture);
-                    Console.WriteLine($"picture: {picture}");
-                }
-                return 0;
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or InvalidOperationException or FormatException)
+                return (n, known, layout);
+            });
+            string? picture = layout is null ? null : result.GetValue(png)?.FullName ?? Path.Combine(outFile?.DirectoryName ?? ".", "samples.png");
+            if (outFile is not null)
+                OutputPaths.PrepareFile(outFile.FullName, "--out");
+            if (picture is not null)
+                OutputPaths.PrepareFile(picture, "--png");
+
+            var ml = new MLContext(seed: 0);
+            using var sampler = SavedSampler.Load(ml, result.GetValue(model)!.FullName);
+            double usedScale = result.GetValue(scale) ?? sampler.Guidance.Scale;
+            var samples = SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), result.GetValue(scale), known);
+            int dimension = sampler.Shape.Kind == Microsoft.ML.RewardExtraction.SampleShapeKind.Trajectory ? sampler.Shape.TransitionDimension : sampler.Shape.Length;
+            using (var writer = outFile is null ? Console.Out : new StreamWriter(outFile.FullName))
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 2;
+                writer.WriteLine("Sample,Step," + string.Join(",", Enumerable.Range(0, dimension).Select(d => $"V{d}")));
+                for (int i = 0; i < samples.Length; i++)
+                    for (int step = 0; step < samples[i].Length / dimension; step++)
+                        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{i},{step},") +
+                            string.Join(",", samples[i].Skip(step * dimension).Take(dimension).Select(v => v.ToString("R", CultureInfo.InvariantCulture))));
             }
+            if (outFile is not null)
+                Console.WriteLine($"{samples.Length} samples at scale {usedScale.ToString(CultureInfo.InvariantCulture)}: {outFile.FullName}");
+            if (layout is not null)
+            {
+                var unguided = usedScale == 0 ? samples : SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), 0, known);
+                SampledTrajectoryPlot.Save(layout, unguided, samples, usedScale, picture!);
+                Console.WriteLine($"picture: {picture}");
+            }
+            return ExitCodes.Success;
         });
         return command;
     }

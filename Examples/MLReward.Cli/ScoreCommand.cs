@@ -19,43 +19,45 @@ internal static class ScoreCommand
         var features = new Option<string?>("--features") { Description = "With --data: the step's columns, comma-separated, in the model's order (default: every column but the episode column)." };
         var stride = new Option<int>("--stride") { Description = "With --data: steps between window starts.", DefaultValueFactory = _ => 1 };
         var output = new Option<FileInfo?>("--out") { Description = "CSV of the rewards (default: printed). With --data, per window; the per-episode sums go to <out>-episodes.csv." };
+        model.MustExist();
+        data.MustExist();
+        images.MustExist();
         var command = new Command("score", "Score transitions (a CSV) or image files with a saved reward.") { model, data, images, episode, features, stride, output };
         command.SetAction((result, cancellationToken) =>
         {
             var ml = new MLContext(seed: 0);
             string modelPath = result.GetValue(model)!.FullName;
             var outFile = result.GetValue(output);
-            try
+            if ((result.GetValue(data) is null) == (result.GetValue(images) is null))
+                throw new UsageException("Give either --data FILE.csv (transitions) or --images DIR, not both.");
+            if (result.GetValue(stride) < 1)
+                throw new UsageException($"--stride must be at least 1; got {result.GetValue(stride)}.");
+            var episodeFile = outFile is null ? null : new FileInfo(Path.Combine(outFile.DirectoryName ?? ".", Path.GetFileNameWithoutExtension(outFile.Name) + "-episodes.csv"));
+            if (outFile is not null)
+                OutputPaths.PrepareFile(outFile.FullName, "--out");
+            if (result.GetValue(images) is { } folder)
             {
-                if ((result.GetValue(data) is null) == (result.GetValue(images) is null))
-                    throw new ArgumentException("Give either --data FILE.csv (transitions) or --images DIR.");
-                if (result.GetValue(images) is { } folder)
+                var scores = ImageScoring.Score(ml, modelPath, folder.FullName);
+                Write(outFile, scores.Count, "images", writer =>
                 {
-                    var scores = ImageScoring.Score(ml, modelPath, folder.FullName);
-                    Write(outFile, scores.Count, "images", writer =>
-                    {
-                        writer.WriteLine("file,reward");
-                        foreach (var s in scores)
-                            writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{s.File},{s.Reward:R}"));
-                    });
-                    return Task.FromResult(0);
-                }
-                var columns = result.GetValue(features)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-                var progress = new Progress<long>(n => Console.Error.Write($"\rwindows scored: {n:N0}"));
-                var windows = TrajectoryScoring.Score(ml, modelPath, result.GetValue(data)!.FullName, result.GetValue(episode)!, columns,
-                    result.GetValue(stride), progress, cancellationToken);
+                    writer.WriteLine("file,reward");
+                    foreach (var s in scores)
+                        writer.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{s.File},{s.Reward:R}"));
+                });
+                return Task.FromResult(ExitCodes.Success);
+            }
+            var columns = result.GetValue(features)?.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            // A progress line for a person watching; in a log or a test, stderr holds only errors.
+            bool showProgress = !Console.IsErrorRedirected;
+            var progress = showProgress ? new Progress<long>(n => Console.Error.Write($"\rwindows scored: {n:N0}")) : null;
+            var windows = TrajectoryScoring.Score(ml, modelPath, result.GetValue(data)!.FullName, result.GetValue(episode)!, columns,
+                result.GetValue(stride), progress, cancellationToken);
+            if (showProgress)
                 Console.Error.WriteLine();
-                var episodes = TrajectoryScoring.PerEpisode(windows);
-                Write(outFile, windows.Count, "windows", writer => TrajectoryScoring.WriteWindows(writer, windows));
-                var episodeFile = outFile is null ? null : new FileInfo(Path.Combine(outFile.DirectoryName ?? ".", Path.GetFileNameWithoutExtension(outFile.Name) + "-episodes.csv"));
-                Write(episodeFile, episodes.Count, "episodes", writer => TrajectoryScoring.WriteEpisodes(writer, episodes));
-                return Task.FromResult(0);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return Task.FromResult(2);
-            }
+            var episodes = TrajectoryScoring.PerEpisode(windows);
+            Write(outFile, windows.Count, "windows", writer => TrajectoryScoring.WriteWindows(writer, windows));
+            Write(episodeFile, episodes.Count, "episodes", writer => TrajectoryScoring.WriteEpisodes(writer, episodes));
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

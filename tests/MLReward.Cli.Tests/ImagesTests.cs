@@ -71,6 +71,9 @@ public class ImagesTests
             // The diagnostic at t = 0, 4, 8 and 9 (quick preset: 3 levels of T = 10 give stride 4, and the last); asymmetry is a share.
             Assert.Equal([0, 4, 8, 9], report.Conservativeness!.Select(e => e.Step));
             Assert.All(report.Conservativeness!, e => Assert.InRange(e.Asymmetry, 0, 1));
+            Assert.Contains($"\"schema_version\": 2,", json);
+            Assert.Contains($"\"tool_version\": \"{MLReward.Experiments.BuildInfo.ToolVersion}\",", json);
+            Assert.Contains($"\"commit\": \"{MLReward.Experiments.BuildInfo.Commit}\",", json);
             Assert.Contains("| guidance scale |", File.ReadAllText(Path.Combine(output, "report.md")));
             Assert.Equal(new[] { "models.zip", "base.zip", "expert.zip", "reward.zip", "sampler.zip" }, report.Models.Select(m => m.File));
 

@@ -32,10 +32,14 @@ public class LocomotionQuickTests(ITestOutputHelper output)
 
             using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "report.json")));
             var root = json.RootElement;
+            Assert.Equal(2, root.GetProperty("schema_version").GetInt32());
+            Assert.Equal(MLReward.Experiments.BuildInfo.ToolVersion, root.GetProperty("tool_version").GetString());
+            Assert.Equal(MLReward.Experiments.BuildInfo.Commit, root.GetProperty("commit").GetString());
             Assert.Equal("locomotion", root.GetProperty("experiment").GetString());
             Assert.Equal(env, root.GetProperty("environment").GetString());
             Assert.Equal("quick", root.GetProperty("preset").GetString());
             var settings = root.GetProperty("settings");
+            Assert.Equal("Gaussian", settings.GetProperty("normalizer").GetString());   // enums by name, as --set takes them
             int episodes = settings.GetProperty("evaluation_episodes").GetInt32();
             int maxSteps = settings.GetProperty("evaluation_steps").GetInt32();
             foreach (var name in new[] { "unsteered", "steered", "expert" })

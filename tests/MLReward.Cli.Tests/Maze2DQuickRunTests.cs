@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using MLReward.Environments.Maze2D;
+using MLReward.Experiments;
+using MLReward.Experiments.Maze2D;
 
 namespace MLReward.Cli.Tests;
 
@@ -80,10 +82,19 @@ public class Maze2DQuickRunTests
             var args = new List<string> { "maze2d", "--layout", layoutPath, "--preset", "quick", "--out", output, "--cache", Path.Combine(root, "cache"), "--parallel", "2" };
             foreach (var g in goals)
                 args.AddRange(["--goal", $"{g.I},{g.J}"]);
+            // A damaged cache entry for the base model (garbage under the right name and key): the run says so and retrains.
+            string baseKey = ModelStore.Key(Maze2DSettings.Quick, BaseModels.BaseName, layout.ToText());
+            string corrupt = new ModelStore(new Microsoft.ML.MLContext(0), Path.Combine(root, "cache"), hashedNames: true).PathOf(BaseModels.BaseName, baseKey);
+            Directory.CreateDirectory(Path.GetDirectoryName(corrupt)!);
+            File.WriteAllBytes(corrupt, [0x50, 0x4B, 0x03, 0x04, 1, 2, 3]);
+            File.WriteAllText(corrupt + ".key", baseKey + "\n");
 
             var (exitCode, log) = RunCli(args, TimeSpan.FromMinutes(4));
             Assert.True(exitCode == 0, $"mlreward exited with {exitCode}:\n{log}");
             Assert.Contains("hits", log);
+            Assert.Contains($"warning: the cached model '{corrupt}' is corrupt and was deleted; training it again",
+                System.Text.RegularExpressions.Regex.Replace(log, @"\s+", " "));   // Spectre wraps long lines
+            Assert.True(new FileInfo(corrupt).Length > 1000, "the retrained base model replaced the damaged entry");
 
             foreach (var g in goals)
             {

@@ -36,6 +36,9 @@ public class Maze2DQuickTests
             var text = File.ReadAllText(Path.Combine(output, "report.json"));
             foreach (var field in new[] { "goal", "peak", "goal_error", "hit", "heldout_auc", "heldout_accuracy", "fasttree_accuracy", "models", "input_column", "conservativeness", "explained_fraction", "asymmetry", "mean_explained_fraction" })
                 Assert.Contains($"\"{field}\"", text);
+            Assert.Contains($"\"schema_version\": 2,", text);
+            Assert.Contains($"\"commit\": \"{BuildInfo.Commit}\",", text);
+            Assert.Contains("\"reward_features\": \"Transition\"", text);
             Assert.Contains("| goal |", File.ReadAllText(Path.Combine(output, "report.md")));
             Assert.Equal(goals.Length, report.Goals.Count);
             Assert.Equal(["base.zip", "reference.zip"], report.Models.Select(m => m.File));

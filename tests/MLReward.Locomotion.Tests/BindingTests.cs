@@ -26,7 +26,7 @@ public class BindingTests
         }
         else
         {
-            Assert.Contains("apt-get install -y libmujoco2.2.2 libmujoco-dev", MuJoCo.UnavailableReason);
+            Assert.Contains("sudo apt-get install libmujoco2.2.2 libmujoco-dev", MuJoCo.UnavailableReason);
             var e = Assert.Throws<MuJoCoUnavailableException>(() => MjModel.FromXmlString(Pendulum));
             Assert.Contains("libmujoco2.2.2", e.Message);
         }

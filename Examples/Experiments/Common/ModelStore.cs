@@ -32,15 +32,18 @@ public sealed class ModelStore
 {
     private readonly MLContext _ml;
     private readonly bool _hashedNames;
+    private readonly Action<string>? _warn;
 
     /// <summary>A store in <paramref name="directory"/> (created when missing). With <paramref name="hashedNames"/> every key
-    /// gets a file of its own (a cache); without, a name holds the model of the last key saved under it.</summary>
-    public ModelStore(MLContext ml, string directory, bool hashedNames)
+    /// gets a file of its own (a cache); without, a name holds the model of the last key saved under it.
+    /// <paramref name="warn"/> receives a line when a damaged cache entry is discarded.</summary>
+    public ModelStore(MLContext ml, string directory, bool hashedNames, Action<string>? warn = null)
     {
         _ml = ml ?? throw new ArgumentNullException(nameof(ml));
         ArgumentException.ThrowIfNullOrEmpty(directory);
         Directory = Path.GetFullPath(directory);
         _hashedNames = hashedNames;
+        _warn = warn;
     }
 
     /// <summary>The folder.</summary>
@@ -83,7 +86,8 @@ public sealed class ModelStore
 
     /// <summary>
     /// Loads <paramref name="name"/> if it was saved under <paramref name="key"/>; null when it is missing. A damaged
-    /// zip in a cache counts as missing (it is retrained and overwritten); elsewhere it is an error naming the file.
+    /// zip in a cache counts as missing: it is reported (naming the file), deleted, and retrained by the caller; elsewhere it
+    /// is an error naming the file.
     /// </summary>
     public T? TryLoad<T>(string name, string key) where T : class, ITransformer
     {
@@ -95,9 +99,33 @@ public sealed class ModelStore
             var model = SafeModelSave.Load(_ml, path, out _);
             return model as T ?? throw new InvalidDataException($"'{path}' holds a {model.GetType().Name}, not a {typeof(T).Name}.");
         }
-        catch (InvalidDataException) when (_hashedNames)
+        catch (InvalidDataException e) when (_hashedNames)
         {
+            // A cache entry is only a shortcut, so a damaged one (a disk error, a file truncated by hand) costs a retraining,
+            // not the run; deleting it keeps the next run from tripping over it again if this one stops before saving.
+            _warn?.Invoke($"warning: the cached model '{path}' is corrupt and was deleted; training it again "
+                + $"({e.Message.Replace($"Cannot load model file '{path}': ", "", StringComparison.Ordinal)})");
+            Discard(path);
             return null;
+        }
+        catch (FileNotFoundException) when (_hashedNames)
+        {
+            return null;   // deleted by another process (a worker discarding it) since Contains saw it
+        }
+    }
+
+    private static void Discard(string zip)
+    {
+        foreach (var file in new[] { zip, KeyFile(zip) })
+        {
+            try
+            {
+                File.Delete(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // The retrained model's save replaces it anyway.
+            }
         }
     }
 
@@ -142,13 +170,14 @@ public sealed class ModelStore
 /// models folder (which must hold it under the same key), else from the cache, else trained (and cached); the output folder
 /// receives it either way.
 /// </summary>
-public sealed class RunModelStores(MLContext ml, string outputDirectory, string? cacheDirectory, string? modelsDirectory)
+public sealed class RunModelStores(MLContext ml, string outputDirectory, string? cacheDirectory, string? modelsDirectory,
+    Action<string>? warn = null)
 {
     /// <summary>The run's output folder (plain names).</summary>
     public ModelStore Output { get; } = new(ml, outputDirectory, hashedNames: false);
 
     /// <summary>The cache (names with the key's hash), or null.</summary>
-    public ModelStore? Cache { get; } = cacheDirectory is null ? null : new ModelStore(ml, cacheDirectory, hashedNames: true);
+    public ModelStore? Cache { get; } = cacheDirectory is null ? null : new ModelStore(ml, cacheDirectory, hashedNames: true, warn);
 
     /// <summary>An earlier run's output folder, or null.</summary>
     public ModelStore? Models { get; } = modelsDirectory is null ? null : new ModelStore(ml, modelsDirectory, hashedNames: false);

@@ -17,7 +17,7 @@ public static class SavedSampler
     /// <summary>The sampler in <paramref name="modelPath"/>; dispose it after use.</summary>
     public static GuidedSamplingTransformer Load(MLContext ml, string modelPath)
     {
-        var model = ml.Model.Load(modelPath, out _);
+        var model = SafeModelSave.Load(ml, modelPath, out _);   // names the file when it is not a readable model
         var sampler = model as GuidedSamplingTransformer ?? (model as IEnumerable<ITransformer>)?.OfType<GuidedSamplingTransformer>().LastOrDefault();
         if (sampler is null)
         {

@@ -25,7 +25,7 @@ public static class TrajectoryScoring
         IReadOnlyList<string>? featureColumns = null, int stride = 1, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
-        var model = ml.Model.Load(modelPath, out _);
+        var model = SafeModelSave.Load(ml, modelPath, out _);   // names the file when it is not a readable model
         try
         {
             var reward = model as RelativeRewardTransformer

@@ -94,11 +94,9 @@ public static class ImageDatasets
         _ => throw new ArgumentException($"Unknown image data set '{name}'; use fashion-mnist or mnist."),
     };
 
-    /// <summary>The default cache folder: $MLREWARD_DATA, else $XDG_CACHE_HOME/mlreward, else ~/.cache/mlreward.</summary>
-    public static string DefaultCache()
-        => Environment.GetEnvironmentVariable("MLREWARD_DATA")
-        ?? Path.Combine(Environment.GetEnvironmentVariable("XDG_CACHE_HOME") is { Length: > 0 } xdg ? xdg
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "mlreward");
+    /// <summary>The default cache folder: $MLREWARD_DATA, else $XDG_CACHE_HOME/mlreward, else ~/.cache/mlreward (see
+    /// <see cref="DefaultFolders.DataCache()"/>).</summary>
+    public static string DefaultCache() => DefaultFolders.DataCache();
 
     /// <summary>The cached tarball of <paramref name="source"/> if it is there and intact, else null.</summary>
     public static string? Cached(Source source, string cache)

@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using Microsoft.ML.RewardExtraction;
 using SkiaSharp;
 
 namespace MLReward.Experiments.Images;
@@ -50,7 +51,7 @@ public static class ImageScoring
     /// <exception cref="InvalidDataException">The model is not an image reward, or a file is not an image of its size.</exception>
     public static IReadOnlyList<(string File, float Reward)> Score(MLContext ml, string modelPath, string folder)
     {
-        var model = ml.Model.Load(modelPath, out _);
+        var model = SafeModelSave.Load(ml, modelPath, out _);   // names the file when it is not a readable model
         try
         {
             var reward = model as Microsoft.ML.RewardExtraction.RelativeRewardTransformer

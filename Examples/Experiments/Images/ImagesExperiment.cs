@@ -56,7 +56,7 @@ public sealed class ImagesExperiment
         _data = data.Side == 28 && settings.Downsample > 1 ? data.Downsampled(settings.Downsample) : data;
         _unsafe = unsafeClasses.ToHashSet();
         if (_unsafe.Count == 0 || _unsafe.Any(c => c < 0 || c >= data.ClassNames.Count))
-            throw new ArgumentException($"The unsafe classes must be a non-empty subset of 0..{data.ClassNames.Count - 1}; got {string.Join(",", _unsafe)}.");
+            throw new ArgumentException($"The unsafe classes (--unsafe) must be a non-empty subset of 0..{data.ClassNames.Count - 1}; got {string.Join(",", _unsafe)}.");
         if (_unsafe.Count == data.ClassNames.Count)
             throw new ArgumentException("Every class is unsafe: the expert would have nothing to learn.");
         _settings = settings;

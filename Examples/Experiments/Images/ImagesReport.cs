@@ -1,12 +1,11 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace MLReward.Experiments.Images;
 
 /// <summary>What an image run measured; written as report.json and report.md.</summary>
-public sealed class ImagesReport
+public sealed class ImagesReport : ExperimentReport
 {
     /// <summary>One class's mean reward on the held-out images.</summary>
     /// <param name="Class">The class label.</param>
@@ -76,17 +75,13 @@ public sealed class ImagesReport
     /// <summary>The settings of the run.</summary>
     public required ImagesSettings Settings { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    /// <summary>The JSON options of report.json (<see cref="ExperimentReport.CreateJsonOptions"/>).</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = CreateJsonOptions();
 
     /// <summary>Writes report.json and report.md into <paramref name="folder"/>.</summary>
     public void Write(string folder)
     {
-        File.WriteAllText(Path.Combine(folder, "report.json"), JsonSerializer.Serialize(this, Json));
+        File.WriteAllText(Path.Combine(folder, "report.json"), JsonSerializer.Serialize(this, JsonOptions));
         File.WriteAllText(Path.Combine(folder, "report.md"), Markdown());
     }
 

@@ -93,7 +93,7 @@ public sealed class RewardCheck
 }
 
 /// <summary>Everything a locomotion run measured (written as report.json and report.md).</summary>
-public sealed class LocomotionReport
+public sealed class LocomotionReport : ExperimentReport
 {
     /// <summary>"locomotion".</summary>
     public string Experiment { get; init; } = "locomotion";
@@ -152,14 +152,9 @@ public sealed class LocomotionReport
     /// <summary>Machine: logical processors seen by the process and the load average at the start.</summary>
     public required string Machine { get; init; }
 
-    /// <summary>The JSON options of report.json (snake_case, indented, NaN/infinity as strings).</summary>
-    public static JsonSerializerOptions JsonOptions { get; } = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    /// <summary>The JSON options of report.json (<see cref="ExperimentReport.CreateJsonOptions"/>; absent results, such as the
+    /// expert planner when not asked for, are left out).</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = CreateJsonOptions(o => o.DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull);
 
     /// <summary>Writes report.json.</summary>
     public void WriteJson(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, JsonOptions));

@@ -18,8 +18,8 @@ internal sealed class LocomotionRunContext
         Ml = new MLContext(settings.Seed);
         Ml.Log += (_, _) => { };
         Seeds = new SeedStreams(settings.Seed);
-        Stores = new RunModelStores(Ml, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory);
         Observer = options.Observer ?? NullObserver.Instance;
+        Stores = new RunModelStores(Ml, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory, Observer.Message);
         CancellationToken = cancellationToken;
         ActionSize = actionSize;
         Shape = SampleShape.Trajectory(settings.Horizon, actionSize + observationSize);

@@ -128,7 +128,7 @@ public sealed class Maze2DExperiment
         Directory.CreateDirectory(_run.OutputDirectory);
         return WithThreads(_run.Threads, () =>
         {
-            var run = Context(_run, cancellationToken);
+            var run = Context(_run, cancellationToken, observer);
             var baseData = MazeData.Base(run);
             using var bases = BaseModels.Prepare(run, baseData, NullObserver.Instance, stored: true);
             return RunGoal(run, index, baseData, bases, observer ?? NullObserver.Instance);
@@ -153,7 +153,7 @@ public sealed class Maze2DExperiment
         int baseThreads = goalRunner is not null ? _run.Threads * _run.Parallel : _run.Threads;
         try
         {
-            var run = Context(options, cancellationToken);
+            var run = Context(options, cancellationToken, observer);
             var clock = Stopwatch.StartNew();
             observer.Started("base-data", $"Base data ({_settings.BaseTransitions:N0} transitions)", 1);
             var baseData = MazeData.Base(run);
@@ -201,8 +201,8 @@ public sealed class Maze2DExperiment
         }
     }
 
-    private Maze2DRunContext Context(Maze2DRunOptions options, CancellationToken cancellationToken) =>
-        new(_layout, _settings, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory, cancellationToken);
+    private Maze2DRunContext Context(Maze2DRunOptions options, CancellationToken cancellationToken, IExperimentObserver? observer) =>
+        new(_layout, _settings, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory, cancellationToken, observer is null ? null : observer.Message);
 
     private static List<ModelFile> BaseModelFiles(Maze2DRunContext run, BaseModels bases)
     {

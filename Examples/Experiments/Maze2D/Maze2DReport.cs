@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 
 namespace MLReward.Experiments.Maze2D;
 
@@ -147,7 +146,7 @@ public sealed class Maze2DSummary
 }
 
 /// <summary>Everything <c>mlreward maze2d</c> writes to report.json (and, as a table, to report.md).</summary>
-public sealed class Maze2DReport
+public sealed class Maze2DReport : ExperimentReport
 {
     /// <summary>"maze2d".</summary>
     public string Experiment { get; init; } = "maze2d";
@@ -194,15 +193,9 @@ public sealed class Maze2DReport
     /// <summary>Wall-clock seconds of the whole run.</summary>
     public double TotalSeconds { get; init; }
 
-    /// <summary>The JSON options of report.json (snake_case names, indented; non-finite numbers as strings).</summary>
-    public static JsonSerializerOptions JsonOptions { get; } = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new JsonStringEnumConverter() },
-    };
+    /// <summary>The JSON options of report.json (<see cref="ExperimentReport.CreateJsonOptions"/>, and snake_case dictionary
+    /// keys), also those of the jobs and results exchanged with worker processes.</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = CreateJsonOptions(o => o.DictionaryKeyPolicy = JsonNamingPolicy.SnakeCaseLower);
 
     /// <summary>Serialises to JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);

@@ -12,14 +12,14 @@ namespace MLReward.Experiments.Maze2D;
 internal sealed class Maze2DRunContext
 {
     public Maze2DRunContext(MazeLayout layout, Maze2DSettings settings, string outputDirectory, string? cacheDirectory, string? modelsDirectory,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Action<string>? warn = null)
     {
         Layout = layout;
         Settings = settings;
         Ml = new MLContext(settings.Seed);
         Ml.Log += (_, _) => { };
         Seeds = new SeedStreams(settings.Seed);
-        Stores = new RunModelStores(Ml, outputDirectory, cacheDirectory, modelsDirectory);
+        Stores = new RunModelStores(Ml, outputDirectory, cacheDirectory, modelsDirectory, warn);
         CancellationToken = cancellationToken;
         WindowSchema = MazeWindows.View(Ml, [new MazeWindow { Features = new float[settings.Horizon * MazeWindows.StepDimension] }]).Schema;
     }

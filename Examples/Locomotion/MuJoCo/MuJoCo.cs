@@ -7,9 +7,10 @@ namespace MLReward.Locomotion;
 /// and says why it cannot be used when it cannot.
 /// </summary>
 /// <remarks>
-/// The library is looked up, in order, at the path in the <c>MLREWARD_MUJOCO_LIBRARY</c> environment variable,
-/// then by the names <c>libmujoco.so.2.2.2</c>, <c>libmujoco.so.2</c>, <c>libmujoco.so</c>, <c>mujoco</c>
-/// (the system's loader search path). Fields of <c>mjModel</c>/<c>mjData</c> are read at the offsets of the
+/// The library is the file named by the <c>MLREWARD_MUJOCO_LIBRARY</c> environment variable when it is set (and only
+/// that one: a library asked for by name that does not load is an error, not a reason to pick another), else the first
+/// of the names <c>libmujoco.so.2.2.2</c>, <c>libmujoco.so.2</c>, <c>libmujoco.so</c>, <c>mujoco</c> that loads (the
+/// system's loader search path). Fields of <c>mjModel</c>/<c>mjData</c> are read at the offsets of the
 /// 2.2.2 layout, so any other version is refused (<see cref="UnavailableReason"/> says so).
 /// </remarks>
 public static unsafe class MuJoCo
@@ -18,7 +19,7 @@ public static unsafe class MuJoCo
     public const int RequiredVersion = 222;
 
     /// <summary>The command that installs what this binding needs on Debian/Ubuntu.</summary>
-    public const string InstallCommand = "apt-get install -y libmujoco2.2.2 libmujoco-dev";
+    public const string InstallCommand = "sudo apt-get install libmujoco2.2.2 libmujoco-dev";
 
     /// <summary>The environment variable that may name the MuJoCo library file explicitly.</summary>
     public const string LibraryVariable = "MLREWARD_MUJOCO_LIBRARY";
@@ -68,7 +69,7 @@ public static unsafe class MuJoCo
         IntPtr handle = IntPtr.Zero;
         string? name = null;
         string? explicitPath = Environment.GetEnvironmentVariable(LibraryVariable);
-        IEnumerable<string> candidates = string.IsNullOrWhiteSpace(explicitPath) ? s_names : s_names.Prepend(explicitPath);
+        IEnumerable<string> candidates = string.IsNullOrWhiteSpace(explicitPath) ? s_names : [explicitPath];
         foreach (string candidate in candidates)
         {
             if (NativeLibrary.TryLoad(candidate, out handle))
