@@ -15,6 +15,7 @@ internal static class SampleCommand
         var model = new Option<FileInfo>("--model") { Description = "A sampler zip written by a run (sampler.zip, sampler-<goal>.zip).", Required = true };
         var count = new Option<int>("--count") { Description = "Samples to draw.", DefaultValueFactory = _ => 16 };
         var scale = new Option<double?>("--scale") { Description = "Guidance scale (default: the saved one; 0 = the base model unguided)." };
+        var steps = new Option<int?>("--steps") { Description = "Reverse steps: 0 = every one of the T steps (ancestral), S = deterministic DDIM over S steps (default: the saved sampler's)." };
         var seed = new Option<long>("--seed") { Description = "Seed of the first sample; the others take the next ones.", DefaultValueFactory = _ => 0 };
         var condition = new Option<string[]>("--condition")
         {
@@ -27,7 +28,7 @@ internal static class SampleCommand
         var png = new Option<FileInfo?>("--png") { Description = "With --maze or --layout: the picture (default: samples.png beside --out, else in the current folder)." };
         model.MustExist();
         layoutFile.MustExist();
-        var command = new Command("sample", "Draw samples from a saved guided sampler.") { model, count, scale, seed, condition, output, maze, layoutFile, png };
+        var command = new Command("sample", "Draw samples from a saved guided sampler.") { model, count, scale, steps, seed, condition, output, maze, layoutFile, png };
         command.SetAction(result =>
         {
             var outFile = result.GetValue(output);
@@ -36,6 +37,8 @@ internal static class SampleCommand
                 int n = result.GetValue(count);
                 if (n < 1)
                     throw new ArgumentException($"--count must be at least 1; got {n}.");
+                if (result.GetValue(steps) is < 0)
+                    throw new ArgumentException($"--steps must be 0 (every step) or a number of DDIM steps; got {result.GetValue(steps)}.");
                 var known = (result.GetValue(condition) ?? []).Select(ParseCondition).ToList();
                 var layout = result.GetValue(layoutFile) is { } file ? Maze2DCommand.LoadLayout(file.FullName, "--layout")
                     : result.GetValue(maze) is { } mazeName ? MazeLayout.FromName(mazeName) : null;
@@ -50,7 +53,10 @@ internal static class SampleCommand
             var ml = new MLContext(seed: 0);
             using var sampler = SavedSampler.Load(ml, result.GetValue(model)!.FullName);
             double usedScale = result.GetValue(scale) ?? sampler.Guidance.Scale;
-            var samples = SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), result.GetValue(scale), known);
+            int? samplingSteps = result.GetValue(steps);
+            if (samplingSteps > sampler.BaseModel.Diffusion.Steps)
+                throw new UsageException($"--steps must lie in 0..{sampler.BaseModel.Diffusion.Steps} (T of the sampler's base model); got {samplingSteps}.");
+            var samples = SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), result.GetValue(scale), known, samplingSteps);
             int dimension = sampler.Shape.Kind == Microsoft.ML.RewardExtraction.SampleShapeKind.Trajectory ? sampler.Shape.TransitionDimension : sampler.Shape.Length;
             using (var writer = outFile is null ? Console.Out : new StreamWriter(outFile.FullName))
             {
@@ -64,7 +70,7 @@ internal static class SampleCommand
                 Console.WriteLine($"{samples.Length} samples at scale {usedScale.ToString(CultureInfo.InvariantCulture)}: {outFile.FullName}");
             if (layout is not null)
             {
-                var unguided = usedScale == 0 ? samples : SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), 0, known);
+                var unguided = usedScale == 0 ? samples : SavedSampler.Sample(ml, sampler, n, result.GetValue(seed), 0, known, samplingSteps);
                 SampledTrajectoryPlot.Save(layout, unguided, samples, usedScale, picture!);
                 Console.WriteLine($"picture: {picture}");
             }

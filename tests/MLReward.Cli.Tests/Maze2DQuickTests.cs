@@ -105,11 +105,16 @@ public class Maze2DQuickTests
                 Assert.All(samples, s => Assert.Equal((1f, 3f), (s[2], s[3])));
                 Assert.Equal(samples[1], SavedSampler.Sample(ml, sampler, 3, firstSeed: 5, condition: start)[1]);
                 Assert.NotEqual(samples[0], SavedSampler.Sample(ml, sampler, 1, firstSeed: 5, scale: 0, condition: start)[0]);
+                // DDIM over 4 steps: another chain, deterministic, and it keeps the known start too.
+                var ddim = SavedSampler.Sample(ml, sampler, 3, firstSeed: 5, condition: start, samplingSteps: 4);
+                Assert.All(ddim, s => Assert.Equal((1f, 3f), (s[2], s[3])));
+                Assert.NotEqual(samples[0], ddim[0]);
+                Assert.Equal(ddim[2], SavedSampler.Sample(ml, sampler, 3, firstSeed: 5, condition: start, samplingSteps: 4)[2]);
             }
             string layoutFile = Path.Combine(root, "ring.txt");
             File.WriteAllText(layoutFile, RingLayout);
             var (sampleExit, sampleLog) = Maze2DQuickRunTests.RunCli(["sample", "--model", Path.Combine(output, "sampler-1_1.zip"), "--count", "4",
-                "--condition", "0:2=1", "--condition", "0:3=1", "--out", Path.Combine(root, "samples.csv"), "--layout", layoutFile], TimeSpan.FromMinutes(2));
+                "--condition", "0:2=1", "--condition", "0:3=1", "--steps", "5", "--out", Path.Combine(root, "samples.csv"), "--layout", layoutFile], TimeSpan.FromMinutes(2));
             Assert.True(sampleExit == 0, sampleLog);
             var sampleLines = File.ReadAllLines(Path.Combine(root, "samples.csv"));
             Assert.Equal(1 + 4 * Maze2DSettings.Quick.Horizon, sampleLines.Length);

@@ -28,9 +28,10 @@ public static class SavedSampler
     }
 
     /// <summary><paramref name="count"/> samples (raw values, row-major) with seeds <paramref name="firstSeed"/>, +1, ...; at
-    /// <paramref name="scale"/> when given, else the saved one.</summary>
+    /// <paramref name="scale"/> when given, else the saved one; with <paramref name="samplingSteps"/> reverse steps when given (0 =
+    /// ancestral over all T, S = DDIM over S), else the saved number.</summary>
     public static float[][] Sample(MLContext ml, GuidedSamplingTransformer sampler, int count, long firstSeed = 0, double? scale = null,
-        IReadOnlyList<Known>? condition = null)
+        IReadOnlyList<Known>? condition = null, int? samplingSteps = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var shape = sampler.Shape;
@@ -57,7 +58,8 @@ public static class SavedSampler
             input = Rename(ml, input, nameof(SamplerInput.ConditionMask), sampler.ConditionMaskColumnName!);
         }
         using var scaled = scale is { } s ? sampler.WithGuidanceScale(s) : null;
-        var used = scaled ?? sampler;
+        using var stepped = samplingSteps is { } steps ? (scaled ?? sampler).WithSamplingSteps(steps) : null;
+        var used = stepped ?? scaled ?? sampler;
         return used.Transform(input).GetColumn<float[]>(used.OutputColumnName).ToArray();
     }
 
