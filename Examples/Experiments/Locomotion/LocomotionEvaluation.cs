@@ -93,7 +93,7 @@ internal static class LocomotionEvaluation
         double scale, int stopGrad, int episodes, int seed)
     {
         var s = run.Settings;
-        var guidance = new GuidanceOptions { Scale = reward is null ? 0 : scale, StopGradientBelow = stopGrad, GuideSteps = s.GuideSteps };
+        var guidance = new GuidanceOptions { Scale = reward is null ? 0 : scale, StopGradientBelow = stopGrad, GuideSteps = s.GuideSteps, SamplingSteps = s.SamplingSteps };
         var clock = Stopwatch.StartNew();
         run.Observer.Started(name, $"{name}: {episodes} episodes x <= {s.EvaluationSteps} steps", s.EvaluationSteps);
         var result = DiffusionPlanner.Run(s.Environment, model.Model, reward?.Model, guidance, episodes, s.EvaluationSteps, seed,

@@ -137,7 +137,8 @@ internal sealed class LocomotionModels : IDisposable
     {
         var s = run.Settings;
         using var sampler = SamplerInput.Sampler(run.Ml, Base, Reward,
-            new GuidanceOptions { Scale = s.GuidanceScale, StopGradientBelow = s.StopGradientBelow, GuideSteps = s.GuideSteps }, out var inputSchema);
+            new GuidanceOptions { Scale = s.GuidanceScale, StopGradientBelow = s.StopGradientBelow, GuideSteps = s.GuideSteps, SamplingSteps = s.SamplingSteps },
+            out var inputSchema);
         run.Stores.Output.Save(sampler, inputSchema, SamplerName, run.Key(SamplerName));
     }
 

@@ -143,6 +143,11 @@ public sealed record LocomotionSettings
     [NotInModelKey]
     public int GuideSteps { get; init; } = 1;
 
+    /// <summary>Reverse steps of every planner: 0 (default) = the ancestral sampler over all T steps; S in 1..T = deterministic
+    /// DDIM over S steps (S denoiser passes per plan instead of T).</summary>
+    [NotInModelKey]
+    public int SamplingSteps { get; init; }
+
     /// <summary>Extra guidance scales evaluated after the main comparison (a sweep; empty = none).</summary>
     [NotInModelKey]
     public double[] ScaleSweep { get; init; } = [];
@@ -242,6 +247,7 @@ public sealed record LocomotionSettings
         Check(Horizon >= 1 && DataEpisodeSteps >= Horizon, "The horizon must be at least 1 and at most the data episode length.");
         Check(Horizon % (1 << (NetworkMultipliers.Length - 1)) == 0, $"H = {Horizon} must be divisible by 2^(levels-1) = {1 << (NetworkMultipliers.Length - 1)} of the U-Net.");
         Check(DiffusionSteps >= 1, "DiffusionSteps must be at least 1.");
+        Check(SamplingSteps >= 0 && SamplingSteps <= DiffusionSteps, $"SamplingSteps must lie in 0..{DiffusionSteps} (0 = every step, ancestral; S = DDIM over S steps).");
         Check(!(ClipDenoised && Normalizer == NormalizerKind.Gaussian), "ClipDenoised clamps x0 to [-1, 1], which only the Limits normaliser maps the data into; use Normalizer=Limits or ClipDenoised=false.");
         Check(FirstActionWeight >= 0 && double.IsFinite(FirstActionWeight), "FirstActionWeight must be a finite number >= 0.");
         Check(NetworkDimension >= 8 && NetworkDimension % 8 == 0, "NetworkDimension must be a positive multiple of 8.");

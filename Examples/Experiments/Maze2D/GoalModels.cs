@@ -127,7 +127,8 @@ internal sealed class GoalModels : IDisposable
     /// output: Sample).</summary>
     public GuidedSamplingTransformer Sampler(Maze2DRunContext run, DiffusionModelTransformer baseModel, out DataViewSchema inputSchema) =>
         SamplerInput.Sampler(run.Ml, baseModel, Reward,
-            new GuidanceOptions { Scale = run.Settings.SamplerGuidanceScale, StopGradientBelow = run.Settings.SamplerStopGradientBelow }, out inputSchema);
+            new GuidanceOptions { Scale = run.Settings.SamplerGuidanceScale, StopGradientBelow = run.Settings.SamplerStopGradientBelow, SamplingSteps = run.Settings.SamplerSamplingSteps },
+            out inputSchema);
 
     public void Dispose()
     {

@@ -149,6 +149,11 @@ public sealed record Maze2DSettings
     [NotInModelKey]
     public int SamplerStopGradientBelow { get; init; }
 
+    /// <summary>Reverse steps of the saved sampler: 0 (default) = ancestral over all T; S in 1..T = deterministic DDIM over S
+    /// steps (<c>mlreward sample --steps</c> overrides it).</summary>
+    [NotInModelKey]
+    public int SamplerSamplingSteps { get; init; }
+
     /// <summary>Diagnostic: noise steps t at which the map's reward is also read (goal errors in report.json, heat maps
     /// heatmap-&lt;goal&gt;-t&lt;t&gt;.png). Empty by default: the paper's map reads t = 0.</summary>
     [NotInModelKey]
@@ -272,6 +277,8 @@ public sealed record Maze2DSettings
             throw new ArgumentOutOfRangeException(nameof(SamplerGuidanceScale), SamplerGuidanceScale, "SamplerGuidanceScale must be finite and at least 0.");
         if (SamplerStopGradientBelow < 0 || SamplerStopGradientBelow >= DiffusionSteps)
             throw new ArgumentOutOfRangeException(nameof(SamplerStopGradientBelow), SamplerStopGradientBelow, $"SamplerStopGradientBelow must lie in 0..{DiffusionSteps - 1}.");
+        if (SamplerSamplingSteps < 0 || SamplerSamplingSteps > DiffusionSteps)
+            throw new ArgumentOutOfRangeException(nameof(SamplerSamplingSteps), SamplerSamplingSteps, $"SamplerSamplingSteps must lie in 0..{DiffusionSteps} (0 = every step).");
         if (FastTreeLeaves < 2)
             throw new ArgumentOutOfRangeException(nameof(FastTreeLeaves), FastTreeLeaves, "FastTreeLeaves must be at least 2.");
         if (!(HeldOutFraction is > 0 and < 1))
