@@ -97,6 +97,7 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         }
     }
 
+    private readonly IHostEnvironment _env;
     private readonly IHost _host;
     private readonly Options _options;
     private readonly int _seed;
@@ -104,6 +105,7 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
     internal DiffusionModelTrainer(IHostEnvironment env, Options options)
     {
         Contracts.CheckValue(env, nameof(env));
+        _env = env;
         _host = env.Register(nameof(DiffusionModelTrainer));
         _host.CheckValue(options, nameof(options));
         _host.CheckUserArg(options.Shape is not null, nameof(Options.Shape), "The sample shape is required: SampleShape.Trajectory(horizon, dimension) or SampleShape.Image(c, h, w).");
@@ -135,6 +137,7 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
         ModelArguments.CheckAlive(_host, _options.InitialModel, nameof(Options.InitialModel));
         var o = _options;
         var shape = o.Shape!;
+        var device = o.ResolveDevice(_env, _host);
         DiffusionModel? model = null;
         try
         {
@@ -162,11 +165,11 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
                         TimeEmbeddingDimension = o.TimeEmbeddingDimension,
                     },
                     Seed = _seed,
-                }, normalizer);
+                }, normalizer, device);
                 if (o.InitialModel is not null)
                     CopyWeights(o.InitialModel.Model, model);
                 var normalized = normalizer.Normalize(raw);
-                reporter.Channel.Info($"Training a diffusion model on {normalized.shape[0]} samples of {shape}: T = {o.DiffusionSteps}, {o.TrainingSteps} steps of {o.BatchSize}.");
+                reporter.Channel.Info($"Training a diffusion model on {normalized.shape[0]} samples of {shape} on {ComputeDevice.Describe(device)}: T = {o.DiffusionSteps}, {o.TrainingSteps} steps of {o.BatchSize}.");
                 var condition = o.ConditionMask is null ? null
                     : new InpaintingCondition(torch.zeros(shape.BatchShape(1)), torch.tensor(o.ConditionMask).reshape(shape.BatchShape(1)));
                 new DiffusionTrainer(o.ToTrainingOptions(_seed)).Train(model, normalized, reporter, o.CancellationToken, condition);

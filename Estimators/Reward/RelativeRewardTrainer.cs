@@ -24,7 +24,8 @@ public enum RewardNetworkKind
 /// </summary>
 public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer>
 {
-    /// <summary>Options of <see cref="RelativeRewardTrainer"/>.</summary>
+    /// <summary>Options of <see cref="RelativeRewardTrainer"/>. The reward trains on the device of the diffusion models it is
+    /// given; <see cref="TrainerOptionsBase.Device"/>, when set, must name that device.</summary>
     public sealed class Options : TrainerOptionsBase
     {
         /// <summary>Creates the default options: output "Reward", 1000 steps of 64, scoring batch 1024.</summary>
@@ -139,9 +140,12 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
     private readonly DiffusionModelTransformer _base;
     private readonly DiffusionModelTransformer _expert;
 
+    private readonly IHostEnvironment _env;
+
     internal RelativeRewardTrainer(IHostEnvironment env, DiffusionModelTransformer baseModel, DiffusionModelTransformer expertModel, Options options)
     {
         Contracts.CheckValue(env, nameof(env));
+        _env = env;
         _host = env.Register(nameof(RelativeRewardTrainer));
         _host.CheckValue(baseModel, nameof(baseModel));
         _host.CheckValue(expertModel, nameof(expertModel));
@@ -190,6 +194,12 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         var o = _options;
         var baseModel = _base.Model;
         var shape = baseModel.Shape;
+        if (o.Device is not null)
+        {
+            var device = o.ResolveDevice(_env, _host);
+            if (!ComputeDevice.Same(device, baseModel.Diffusion.Device))
+                throw _host.ExceptUserArg(nameof(Options.Device), $"The reward trains where the diffusion models are, on {ComputeDevice.Describe(baseModel.Diffusion.Device)}, but Device resolves to {ComputeDevice.Describe(device)}; train or load the diffusion models on that device, or leave Device unset.");
+        }
         RelativeRewardModel? reward = null;
         try
         {

@@ -49,6 +49,12 @@ public abstract class TrainerOptionsBase
     /// random source, so <c>new MLContext(seed: s)</c> makes the run reproducible.</summary>
     public int? Seed { get; set; }
 
+    /// <summary>Where the model trains and scores: "cpu", "cuda" or "cuda:N". Default null: the MLContext's choice, GPU
+    /// <c>GpuDeviceId</c> when it is set and the CPU otherwise; a GPU this process cannot use is an error unless the
+    /// MLContext's <c>FallbackToCpu</c> is set (then the CPU, with a warning). Saved models record no device: they load
+    /// onto the device of the context that loads them.</summary>
+    public string? Device { get; set; }
+
     /// <summary>Torch threads while training; 0 leaves the process setting. Default 0.</summary>
     public int Threads { get; set; }
 
@@ -98,8 +104,22 @@ public abstract class TrainerOptionsBase
         host.CheckNonEmpty(OutputColumnName, nameof(OutputColumnName));
         host.CheckUserArg(ScoringBatchSize >= 1, nameof(ScoringBatchSize), "must be at least 1");
         host.CheckUserArg(Enum.IsDefined(InvalidValues), nameof(InvalidValues), "is not a defined InvalidRowHandling");
+        if (Device is not null)
+        {
+            try
+            {
+                ComputeDevice.Parse(Device);
+            }
+            catch (ArgumentException)
+            {
+                throw host.ExceptUserArg(nameof(Device), $"'{Device}' is not a device: use {ComputeDevice.AcceptedNames}");
+            }
+        }
         return Seed ?? host.Rand.Next();
     }
+
+    /// <summary>The device to train on: <see cref="Device"/>, else the MLContext's (see <see cref="Device"/>).</summary>
+    internal TorchSharp.torch.Device ResolveDevice(IHostEnvironment env, IHost host) => ContextDevice.Resolve(env, host, Device);
 
     /// <summary>Runs the core validation of <paramref name="core"/> and rethrows its finding as ML.NET's user-argument error.</summary>
     private protected static T Validated<T>(IHost host, T core) where T : OptimizationOptions

@@ -12,9 +12,11 @@ public sealed partial class DiffusionModel
     /// <see cref="DiffusionModelOptions.Seed"/>).</summary>
     /// <param name="options">Shape, T, schedule, target, clamp, network and seed.</param>
     /// <param name="normalizer">The normaliser of the training data; the identity when null.</param>
+    /// <param name="device">Where the network and the schedule's tables live; the CPU when null. The weights are
+    /// initialised on the CPU and then moved, so a seed gives the same initial weights on every device.</param>
     /// <exception cref="ArgumentException">Missing shape, invalid step count, a network that cannot be built for the
     /// shape, or a normaliser for another shape.</exception>
-    public static DiffusionModel Create(DiffusionModelOptions options, Normalizer? normalizer = null)
+    public static DiffusionModel Create(DiffusionModelOptions options, Normalizer? normalizer = null, Device? device = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         var shape = options.Shape ?? throw new ArgumentException($"{nameof(DiffusionModelOptions)}.{nameof(DiffusionModelOptions.Shape)} is required.", nameof(options));
@@ -27,7 +29,9 @@ public sealed partial class DiffusionModel
             throw new ArgumentException($"The normaliser is fitted for {normalizer.Shape} but the model's shape is {shape}.", nameof(normalizer));
         var networkOptions = (options.Denoiser ?? new DenoiserOptions()).Resolve(shape);
         var denoiser = TorchRandom.Initialize(options.Seed, () => networkOptions.Create(shape));
-        var diffusion = new GaussianDiffusion(NoiseSchedule.Create(options.Schedule, options.DiffusionSteps), options.Target, options.ClipDenoised);
+        if (device is not null && device.type != DeviceType.CPU)
+            denoiser.to(device);
+        var diffusion = new GaussianDiffusion(NoiseSchedule.Create(options.Schedule, options.DiffusionSteps), options.Target, options.ClipDenoised, device);
         return new DiffusionModel(shape, diffusion, denoiser, normalizer);
     }
 

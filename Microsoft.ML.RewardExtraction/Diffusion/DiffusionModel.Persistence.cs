@@ -1,5 +1,6 @@
 using System.Text;
 using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Microsoft.ML.RewardExtraction;
 
@@ -44,13 +45,14 @@ public sealed partial class DiffusionModel
     /// that is then moved over <paramref name="path"/>, so a failed or interrupted save never leaves a truncated model.</summary>
     public void Save(string path) => AtomicFile.Write(path, Save);
 
-    /// <summary>Reads a model written by <see cref="Save(Stream)"/>. The network lives on the CPU.</summary>
+    /// <summary>Reads a model written by <see cref="Save(Stream)"/> onto <paramref name="device"/> (the CPU when null): files do
+    /// not record a device, so a model saved from one device loads onto any other.</summary>
     /// <exception cref="InvalidDataException">Not an MLReward stream, another component kind, an unsupported version,
     /// truncated or damaged data (the hash does not match), non-finite weights, or contents that do not describe a valid
     /// model; the message says what was expected and found.</exception>
-    public static DiffusionModel Load(Stream stream) => Load(stream, out _);
+    public static DiffusionModel Load(Stream stream, Device? device = null) => Load(stream, device, out _);
 
-    private static DiffusionModel Load(Stream stream, out bool verified)
+    private static DiffusionModel Load(Stream stream, Device? device, out bool verified)
     {
         ArgumentNullException.ThrowIfNull(stream);
         using var outer = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true);
@@ -81,7 +83,9 @@ public sealed partial class DiffusionModel
             }
             ModuleSerializer.ReadModule(reader, denoiser, "network weights");
             body.CheckFullyRead(ComponentKind);
-            diffusion = new GaussianDiffusion(schedule, target, clip);
+            if (device is not null && device.type != DeviceType.CPU)
+                denoiser.to(device);
+            diffusion = new GaussianDiffusion(schedule, target, clip, device);
             return new DiffusionModel(shape, diffusion, denoiser, normalizer);
         }
         catch (Exception e) when (e is EndOfStreamException or ArgumentException or OverflowException)
@@ -100,18 +104,19 @@ public sealed partial class DiffusionModel
         }
     }
 
-    /// <summary>Reads a model from a file (see <see cref="Load(Stream)"/>); errors name the file.</summary>
+    /// <summary>Reads a model from a file (see <see cref="Load(Stream, Device?)"/>); errors name the file.</summary>
     /// <param name="path">The model file.</param>
     /// <param name="warning">Receives the warning given for a file written without a hash (format version 1); null =
     /// <see cref="System.Diagnostics.Trace.TraceWarning(string)"/>.</param>
-    public static DiffusionModel Load(string path, Action<string>? warning = null)
+    /// <param name="device">Where the model goes; the CPU when null.</param>
+    public static DiffusionModel Load(string path, Action<string>? warning = null, Device? device = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var file = File.OpenRead(path);
         DiffusionModel model;
         try
         {
-            model = Load(file, out bool verified);
+            model = Load(file, device, out bool verified);
             if (!verified)
                 ModelHeader.WarnUnverified("Diffusion model file", path, warning);
         }

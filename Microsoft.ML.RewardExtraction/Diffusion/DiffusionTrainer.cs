@@ -65,7 +65,8 @@ public sealed class DiffusionTrainer
     /// </summary>
     /// <param name="model">The model (typically from <see cref="DiffusionModel.Create"/>); its denoiser must be one of
     /// the library's networks (the online copy is rebuilt from its options).</param>
-    /// <param name="normalizedData">Samples [N, ...shape] in the model's normalised space, float32, on the model's device.</param>
+    /// <param name="normalizedData">Samples [N, ...shape] in the model's normalised space, float32, on the CPU (batches are
+    /// moved to the model's device as they are drawn) or on the model's device.</param>
     /// <param name="progress">Receives one report per step.</param>
     /// <param name="cancellationToken">Checked before every step; on cancellation a checkpoint is written (when a path
     /// is set) and <see cref="OperationCanceledException"/> is thrown.</param>
@@ -79,9 +80,10 @@ public sealed class DiffusionTrainer
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(normalizedData);
         CheckData(model.Shape, normalizedData, "training data");
-        if (normalizedData.device_type != model.Diffusion.Device.type)
-            throw new ArgumentException($"The training data are on {normalizedData.device} but the model is on {model.Diffusion.Device}.", nameof(normalizedData));
-        var mask = ConditionMask(model.Shape, condition);
+        var device = model.Diffusion.Device;
+        if (normalizedData.device_type != DeviceType.CPU && !ComputeDevice.Same(normalizedData.device, device))
+            throw new ArgumentException($"The training data are on {normalizedData.device} but the model is on {device}; pass them on the CPU or on the model's device.", nameof(normalizedData));
+        var mask = ConditionMask(model.Shape, condition)?.to(device);
         var options = _options;
         if (options.LossWeights is { } lossWeights && lossWeights.Length != model.Shape.Length)
             throw new ArgumentException($"{nameof(DiffusionTrainingOptions.LossWeights)} has {lossWeights.Length} entries but a sample of shape {model.Shape} has {model.Shape.Length}.", nameof(model));
@@ -90,18 +92,28 @@ public sealed class DiffusionTrainer
         var data = normalizedData.dtype == ScalarType.Float32 ? normalizedData : normalizedData.to(ScalarType.Float32);
         long count = data.shape[0];
         using var online = TorchRandom.Initialize(options.Seed, () => networkOptions.Create(model.Shape));
+        if (device.type != DeviceType.CPU)
+            online.to(device);
         CopyWeights(model.Denoiser, online);
         online.train();
         var batchShape = model.Shape.BatchShape(options.BatchSize);
         var diffusion = model.Diffusion;
-        using var weights = options.LossWeights is null ? null : tensor(options.LossWeights, model.Shape.BatchShape(1)).to(data.device);
+        using var weights = options.LossWeights is null ? null : tensor(options.LossWeights, model.Shape.BatchShape(1)).to(device);
+        bool onCpu = device.type == DeviceType.CPU;
         Tensor StepLoss(int step, torch.Generator generator)
         {
-            // Fixed draw order: batch indices, steps, noise.
-            var index = randint(0, count, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
-            var t = randint(0, diffusion.Steps, new long[] { options.BatchSize }, ScalarType.Int64, data.device, generator: generator);
-            var noise = randn(batchShape, ScalarType.Float32, data.device, generator: generator);
-            var start0 = data.index_select(0, index);
+            // Fixed draw order: batch indices, steps, noise; drawn on the CPU generator on every device, so a seed gives
+            // the same batches everywhere.
+            var index = randint(0, count, new long[] { options.BatchSize }, ScalarType.Int64, CPU, generator: generator);
+            var t = randint(0, diffusion.Steps, new long[] { options.BatchSize }, ScalarType.Int64, CPU, generator: generator);
+            var noise = randn(batchShape, ScalarType.Float32, CPU, generator: generator);
+            var start0 = data.index_select(0, data.device_type == DeviceType.CPU ? index : index.to(data.device));
+            if (!onCpu)
+            {
+                start0 = start0.to(device);
+                t = t.to(device);
+                noise = noise.to(device);
+            }
             var noisy = diffusion.QSample(start0, t, noise);
             if (mask is not null)
                 noisy = where(mask, start0, noisy);

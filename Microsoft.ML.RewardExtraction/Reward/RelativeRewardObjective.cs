@@ -106,6 +106,8 @@ public sealed class RelativeRewardObjective
         var e = other.Diffusion.Schedule;
         if (b.Kind != e.Kind || b.Steps != e.Steps)
             throw new ArgumentException($"The base and {role} models must share one noise schedule: base is {b}, {role} is {e}.", parameter);
+        if (!ComputeDevice.Same(baseModel.Diffusion.Device, other.Diffusion.Device))
+            throw new ArgumentException($"The base and {role} models must be on one device: base is on {ComputeDevice.Describe(baseModel.Diffusion.Device)}, {role} on {ComputeDevice.Describe(other.Diffusion.Device)}.", parameter);
     }
 
     /// <summary>Throws a clear <see cref="ArgumentException"/> unless the reward network is built for the model's sample shape.</summary>

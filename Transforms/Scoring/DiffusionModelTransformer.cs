@@ -116,7 +116,8 @@ public sealed class DiffusionModelTransformer : BatchedTransformerBase
         int noiseLevels = ctx.Reader.ReadInt32();
         host.CheckDecode(noiseLevels >= 1);
         long seed = ctx.Reader.ReadInt64();
-        var model = ComponentStream.Load(ctx, ModelEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream), host);
+        var device = ContextDevice.Resolve(env, host);
+        var model = ComponentStream.Load(ctx, ModelEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream, device), host);
         return new DiffusionModelTransformer(env, model, feature, output, batchSize, (InvalidRowHandling)invalid, noiseLevels, seed);
     }
 

@@ -267,9 +267,10 @@ public sealed class GuidedSamplingTransformer : BatchedTransformerBase
             guidance.SamplingSteps = ctx.Reader.ReadInt32();
             host.CheckDecode(guidance.SamplingSteps >= 0);
         }
-        var baseModel = ComponentStream.Load(ctx, BaseEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream), host);
+        var device = ContextDevice.Resolve(env, host);
+        var baseModel = ComponentStream.Load(ctx, BaseEntry, nameof(DiffusionModel), 1, 1, (stream, _) => DiffusionModel.Load(stream, device), host);
         var reward = hasReward
-            ? ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, baseModel.Normalizer), host)
+            ? ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, baseModel.Normalizer, device), host)
             : null;
         return new GuidedSamplingTransformer(env, baseModel, reward, guidance, output, condition, mask, seedColumn, seed, batchSize, ownsModels: true);
     }

@@ -149,7 +149,8 @@ public sealed class RelativeRewardTransformer : BatchedTransformerBase
         host.CheckDecode(Enum.IsDefined((InvalidRowHandling)invalid));
         int step = ctx.Reader.ReadInt32();
         var normalizer = ComponentStream.Load(ctx, NormalizerEntry, nameof(Normalizer), 1, 1, (stream, _) => LoadNormalizer(stream), host);
-        var model = ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, normalizer), host);
+        var device = ContextDevice.Resolve(env, host);
+        var model = ComponentStream.Load(ctx, RewardEntry, RelativeRewardModel.PersistenceKind, 1, 1, (stream, _) => RelativeRewardModel.Load(stream, normalizer, device), host);
         host.CheckDecode(step >= 0 && step < model.DiffusionSteps);
         return new RelativeRewardTransformer(env, model, normalizer, feature, output, batchSize, (InvalidRowHandling)invalid, step);
     }
