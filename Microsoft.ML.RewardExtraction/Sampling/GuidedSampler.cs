@@ -21,7 +21,9 @@ public sealed class GuidanceOptions
 
     /// <summary>Reverse steps of the sampler. 0 (default): the ancestral (DDPM) sampler over all T steps. S in 1..T: the
     /// deterministic DDIM sampler (eta = 0) over S of the T steps, evenly spaced from T-1 to 0
-    /// (<see cref="GaussianDiffusion.StridedSteps"/>): all its noise is x_T, and it runs the denoiser S times instead of T.</summary>
+    /// (<see cref="GaussianDiffusion.StridedSteps"/>): all its noise is x_T, and it runs the denoiser S times instead of T.
+    /// A DDIM step from t to t' guides with (t - t') <see cref="Scale"/>, standing for the ancestral steps it skips, so
+    /// one scale means about the same steering at any S.</summary>
     public int SamplingSteps { get; set; }
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid guidance setting.</summary>
@@ -44,7 +46,8 @@ public sealed class GuidanceOptions
 /// <see cref="GuidanceOptions.GuideSteps"/> times: g = dR/dx (x, t) (times the posterior variance if asked),
 /// x &lt;- x + scale g, re-apply the condition; then x &lt;- mu_base(x, t) + std_t z (no noise, and no draw, at t = 0) and
 /// re-apply the condition. With <see cref="GuidanceOptions.SamplingSteps"/> = S the same guidance precedes each of S
-/// deterministic DDIM steps instead (<see cref="GaussianDiffusion.DdimStep"/>), and x_T is the only draw. All noise comes from the caller's generator, in the order of <see cref="DiffusionModel.Sample(int, Generator, InpaintingCondition?)"/>;
+/// deterministic DDIM steps instead (<see cref="GaussianDiffusion.DdimStep"/>), scaled by the number of ancestral steps each
+/// DDIM step spans (so S steps push as far in total as T do), and x_T is the only draw. All noise comes from the caller's generator, in the order of <see cref="DiffusionModel.Sample(int, Generator, InpaintingCondition?)"/>;
 /// with no reward, scale 0 or t_stopgrad &gt;= T that sampler itself runs, and steps without guidance use its exact arithmetic. Samples are in the normalised space; denormalise with the base model's normaliser.
 /// </summary>
 public sealed class GuidedSampler
@@ -152,7 +155,10 @@ public sealed class GuidedSampler
             cancellationToken.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
             steps.fill_(step);
-            var current = reward is not null && step >= Options.StopGradientBelow ? Guide(reward, diffusion, x, steps, condition) : x;
+            // A DDIM step from t to t' stands for the t - t' ancestral steps between them, each of which would have pushed x by
+            // scale g: so it pushes by (t - t') scale g, and the total guidance does not shrink with the number of steps.
+            int stride = Options.SamplingSteps == 0 ? 1 : i + 1 < visited.Length ? step - visited[i + 1] : step + 1;
+            var current = reward is not null && step >= Options.StopGradientBelow ? Guide(reward, diffusion, x, steps, condition, stride) : x;
             Tensor next;
             using (no_grad())
             {
@@ -180,10 +186,11 @@ public sealed class GuidedSampler
         return x.MoveToOuterDisposeScope();
     }
 
-    /// <summary><see cref="GuidanceOptions.GuideSteps"/> times: x &lt;- x + scale dR/dx (x, t) (times the posterior variance
-    /// if asked), the condition re-applied after each.</summary>
-    private Tensor Guide(RelativeRewardModel reward, GaussianDiffusion diffusion, Tensor x, Tensor steps, InpaintingCondition? condition)
+    /// <summary><see cref="GuidanceOptions.GuideSteps"/> times: x &lt;- x + stride scale dR/dx (x, t) (times the posterior
+    /// variance if asked), the condition re-applied after each.</summary>
+    private Tensor Guide(RelativeRewardModel reward, GaussianDiffusion diffusion, Tensor x, Tensor steps, InpaintingCondition? condition, int stride)
     {
+        double alpha = stride == 1 ? Options.Scale : Options.Scale * stride;
         var current = x;
         for (int k = 0; k < Options.GuideSteps; k++)
         {
@@ -192,7 +199,7 @@ public sealed class GuidedSampler
                 gradient = gradient.to(current.dtype, current.device);
             if (Options.ScaleByVariance)
                 gradient = gradient.mul_(diffusion.PosteriorVariance(steps, current));
-            current = current.add(gradient, alpha: Options.Scale);
+            current = current.add(gradient, alpha: alpha);
             if (condition is not null)
                 current = condition.Apply(current);
         }

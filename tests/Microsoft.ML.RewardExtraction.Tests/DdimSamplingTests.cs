@@ -50,7 +50,8 @@ public class DdimSamplingTests : IDisposable
     }
 
     /// <summary>
-    /// The chain by hand in float64 from the sampler's own x_T: optional guidance x += scale g(x, t), the exact x0 estimate
+    /// The chain by hand in float64 from the sampler's own x_T: optional guidance x += (t - t') scale g(x, t) for a step from
+    /// t to t' (t + 1 for the last), the exact x0 estimate
     /// x0 = m + sqrt(abar) s^2 / (abar s^2 + 1 - abar) (x - sqrt(abar) m), then x = sqrt(abar') x0 + sqrt(1 - abar') eps with
     /// eps = (x - sqrt(abar) x0) / sqrt(1 - abar) (x0 itself after the last step).
     /// </summary>
@@ -66,7 +67,8 @@ public class DdimSamplingTests : IDisposable
             if (scale != 0)
             {
                 using var steps = full(count, t, ScalarType.Int64);
-                x = x + _reward.Gradient(x.to(ScalarType.Float32), steps).to(ScalarType.Float64) * scale;
+                int stride = i + 1 < visited.Length ? t - visited[i + 1] : t + 1;
+                x = x + _reward.Gradient(x.to(ScalarType.Float32), steps).to(ScalarType.Float64) * (scale * stride);
             }
             double abar = _schedule.AlphasCumprod[t];
             var start = mean + (x - mean * Math.Sqrt(abar)) * (Math.Sqrt(abar) * Std * Std / (abar * Std * Std + 1 - abar));
