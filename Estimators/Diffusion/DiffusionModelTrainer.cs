@@ -174,6 +174,7 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
                     : new InpaintingCondition(torch.zeros(shape.BatchShape(1)), torch.tensor(o.ConditionMask).reshape(shape.BatchShape(1)));
                 new DiffusionTrainer(o.ToTrainingOptions(_seed)).Train(model, normalized, reporter, o.CancellationToken, condition);
             }
+            NativeHeap.ReturnFreedMemory();
             return new DiffusionModelTransformer(_host, model, o.FeatureColumnName, o.OutputColumnName, o.ScoringBatchSize,
                 o.InvalidValues, o.ScoringNoiseLevels, _seed);
         }

@@ -214,6 +214,7 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
                 reporter.Channel.Info($"Extracting a relative reward ({network.ArchitectureName}) from {normalized.shape[0]} samples of {shape}: {o.TrainingSteps} steps of {o.BatchSize}.");
                 reward = new RewardTrainer(_training).Train(baseModel, _expert.Model, network, normalized, reporter, o.CancellationToken, o.ReferenceModel?.Model);
             }
+            NativeHeap.ReturnFreedMemory();
             return new RelativeRewardTransformer(_host, reward, baseModel.Normalizer, o.FeatureColumnName, o.OutputColumnName,
                 o.ScoringBatchSize, o.InvalidValues, o.ScoringStep);
         }
