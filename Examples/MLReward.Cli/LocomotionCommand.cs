@@ -25,7 +25,7 @@ internal static class LocomotionCommand
         };
         preset.AcceptOnlyFromAmong([.. LocomotionSettings.PresetNames]);
         var output = new Option<DirectoryInfo?>("--out") { Description = "Output folder (default ./runs/locomotion-<env>)." };
-        var scale = new Option<double?>("--scale") { Description = "Guidance scale of the steered planner (default: cheetah 1, hopper 16, the best of a sweep each; the paper used 0.5 and 0.2)." };
+        var scale = new Option<double?>("--scale") { Description = "Guidance scale of the steered planner. Default: the best of the preset's ScaleCandidates (cheetah 0.5, 1, 2; hopper 1, 2, 4, 8, 16), each tried on episodes that are not reported; the paper used 0.5 and 0.2." };
         var stopGrad = new Option<int?>("--t-stopgrad") { Description = "No guidance at diffusion steps t below this (default: cheetah 5, hopper 10, of T = 20)." };
         var sweep = new Option<string?>("--sweep") { Description = "Extra guidance settings to evaluate on the first episodes (SweepEpisodes, default 12): scales, each optionally @t_stopgrad, e.g. 0.2,1,1@0." };
         var episodes = new Option<int?>("--episodes") { Description = "Evaluation episodes per condition (default: the preset's)." };
@@ -60,7 +60,7 @@ internal static class LocomotionCommand
                 string task = result.GetValue(env)!;
                 var settings = Apply(LocomotionSettings.For(task, result.GetValue(preset)!), result.GetValue(set) ?? []);
                 if (result.GetValue(scale) is { } sc)
-                    settings = settings with { GuidanceScale = sc };
+                    settings = settings with { GuidanceScale = sc, ScaleCandidates = [] };
                 if (result.GetValue(stopGrad) is { } sg)
                     settings = settings with { StopGradientBelow = sg };
                 if (result.GetValue(episodes) is { } ep)

@@ -54,7 +54,14 @@ public class LocomotionQuickTests(ITestOutputHelper output)
                 Assert.Equal(returns.Average(), condition.GetProperty("mean_return").GetDouble(), 6);
                 Assert.True(condition.GetProperty("standard_error").GetDouble() >= 0);
             }
-            Assert.Equal(settings.GetProperty("guidance_scale").GetDouble(), root.GetProperty("steered").GetProperty("scale").GetDouble());
+            // The steered scale is the best candidate on the selection episodes, which have seeds of their own.
+            var candidates = settings.GetProperty("scale_candidates").EnumerateArray().Select(c => c.GetDouble()).ToArray();
+            var selection = root.GetProperty("scale_selection").EnumerateArray().ToArray();
+            Assert.NotEmpty(candidates);
+            Assert.Equal(candidates, selection.Select(r => r.GetProperty("scale").GetDouble()));
+            Assert.All(selection, r => Assert.Equal(settings.GetProperty("selection_episodes").GetInt32(), r.GetProperty("episodes").GetInt32()));
+            double chosen = selection.MaxBy(r => r.GetProperty("mean_return").GetDouble()).GetProperty("scale").GetDouble();
+            Assert.Equal(chosen, root.GetProperty("steered").GetProperty("scale").GetDouble());
             var welch = root.GetProperty("welch");
             Assert.InRange(welch.GetProperty("p_two_sided").GetDouble(), 0, 1);
             Assert.InRange(welch.GetProperty("p_greater").GetDouble(), 0, 1);
@@ -66,7 +73,7 @@ public class LocomotionQuickTests(ITestOutputHelper output)
             Assert.All(diagnostic, e => Assert.InRange(e.GetProperty("asymmetry").GetDouble(), 0, 1));
             Assert.True(File.Exists(Path.Combine(dir, root.GetProperty("conservativeness_plot").GetString()!)));
             var timings = root.GetProperty("timings_seconds");
-            foreach (var stage in new[] { "data", "base_diffusion", "expert_diffusion", "reward", "unsteered_rollouts", "steered_rollouts", "expert_rollouts" })
+            foreach (var stage in new[] { "data", "base_diffusion", "expert_diffusion", "reward", "scale_selection_rollouts", "unsteered_rollouts", "steered_rollouts", "expert_rollouts" })
                 Assert.True(timings.GetProperty(stage).GetDouble() >= 0, stage);
             Assert.True(root.GetProperty("base_data").GetProperty("windows").GetInt32() > 0);
             Assert.True(root.GetProperty("expert_data").GetProperty("windows").GetInt32() > 0);
@@ -74,6 +81,7 @@ public class LocomotionQuickTests(ITestOutputHelper output)
             string markdown = File.ReadAllText(Path.Combine(dir, "report.md"));
             Assert.Contains("| unsteered base planner |", markdown);
             Assert.Contains("| steered base planner |", markdown);
+            Assert.Contains("(chosen) |", markdown);
             Assert.Contains("| expert policy |", markdown);
             Assert.Contains("Welch t-test", markdown);
             Assert.Contains("Gap recovered", markdown);

@@ -8,7 +8,8 @@ namespace MLReward.Experiments.Locomotion;
 /// <summary>
 /// Stages "reward check" and "planning": the reward's AUC on held-out windows (the library's Evaluate), then the base planner
 /// unsteered and steered by the reward, the expert policy and (diagnostic) the expert model as planner, each on the same
-/// episode seeds, and the optional scale sweep on the first episodes.
+/// episode seeds (the steered planner at the scale chosen on episodes of their own, when there are candidates), and the
+/// optional scale sweep on the first episodes.
 /// </summary>
 internal static class LocomotionEvaluation
 {
@@ -43,7 +44,7 @@ internal static class LocomotionEvaluation
     }
 
     public sealed record Conditions(ConditionResult Unsteered, ConditionResult Steered, ConditionResult Expert, ConditionResult? ExpertPlanner,
-        List<ConditionResult> Sweep, Dictionary<string, double> Seconds);
+        List<ConditionResult> Sweep, List<ConditionResult> ScaleSelection, Dictionary<string, double> Seconds);
 
     public static Conditions Plan(LocomotionRunContext run, LocomotionModels models, LocomotionData data)
     {
@@ -58,8 +59,26 @@ internal static class LocomotionEvaluation
             seconds[key] = clock.Elapsed.TotalSeconds;
             return ConditionResult.From(name, result, seconds[key], reward is null ? 0 : scale, reward is null ? null : stop);
         }
+        var selection = new List<ConditionResult>();
+        double scale = s.GuidanceScale;
+        if (s.ScaleCandidates.Length > 0)
+        {
+            // The scale is chosen on episodes of its own: none of the reported episodes has a say in it.
+            var selectionClock = Stopwatch.StartNew();
+            int selectionSeed = run.Seeds.For("scale-selection-episodes");
+            foreach (double candidate in s.ScaleCandidates)
+            {
+                string name = string.Create(CultureInfo.InvariantCulture, $"scale selection {candidate:G3}");
+                clock.Restart();
+                var result = PlanEpisodes(run, name, models.Base, models.Reward, candidate, s.StopGradientBelow, s.SelectionEpisodes, selectionSeed);
+                selection.Add(ConditionResult.From(name, result, clock.Elapsed.TotalSeconds, candidate, s.StopGradientBelow));
+            }
+            scale = selection.MaxBy(r => r.MeanReturn)!.Scale ?? s.GuidanceScale;
+            seconds["scale_selection_rollouts"] = selectionClock.Elapsed.TotalSeconds;
+            run.Log(string.Create(CultureInfo.InvariantCulture, $"scale selection on {s.SelectionEpisodes} episodes of their own: {string.Join(", ", selection.Select(r => $"{r.Scale:G3}: {r.MeanReturn:F1}"))}; steering with {scale:G3}"));
+        }
         var unsteered = Condition("unsteered_rollouts", "unsteered base planner", models.Base, null, 0, 0, s.EvaluationEpisodes);
-        var steered = Condition("steered_rollouts", "steered base planner", models.Base, models.Reward, s.GuidanceScale, s.StopGradientBelow, s.EvaluationEpisodes);
+        var steered = Condition("steered_rollouts", "steered base planner", models.Base, models.Reward, scale, s.StopGradientBelow, s.EvaluationEpisodes);
         clock.Restart();
         var expertRun = DiffusionPlanner.RunPolicy(s.Environment, data.ExpertPolicy, false, s.EvaluationEpisodes, s.EvaluationSteps, seed, run.CancellationToken);
         seconds["expert_rollouts"] = clock.Elapsed.TotalSeconds;
@@ -84,7 +103,7 @@ internal static class LocomotionEvaluation
             seconds.Remove("sweep");
             seconds["sweep_rollouts"] = sweepClock.Elapsed.TotalSeconds;
         }
-        return new Conditions(unsteered, steered, expert, expertPlanner, sweep, seconds);
+        return new Conditions(unsteered, steered, expert, expertPlanner, sweep, selection, seconds);
     }
 
     /// <summary>The planner on <paramref name="episodes"/> episodes (episode i: reset and sampling noise from seed + i), reported

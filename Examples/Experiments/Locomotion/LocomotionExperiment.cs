@@ -123,6 +123,7 @@ public sealed class LocomotionExperiment
                 Paired = Statistics.Paired(steered.Returns, unsteered.Returns),
                 GapRecovered = gap,
                 Sweep = conditions.Sweep,
+                ScaleSelection = conditions.ScaleSelection,
                 Targets = new Dictionary<string, bool>
                 {
                     ["p_below_0_05"] = welch.PTwoSided < 0.05 && steered.MeanReturn > unsteered.MeanReturn,

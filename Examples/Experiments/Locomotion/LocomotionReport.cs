@@ -137,6 +137,9 @@ public sealed class LocomotionReport : ExperimentReport
     public double GapRecovered { get; init; }
     /// <summary>Extra guidance scales on the first episodes (same seeds), with the unsteered planner on those episodes first.</summary>
     public required List<ConditionResult> Sweep { get; init; }
+    /// <summary>The candidate scales, each on episodes that are not reported; the steered planner uses the best (empty when
+    /// the scale was fixed).</summary>
+    public List<ConditionResult> ScaleSelection { get; init; } = [];
     /// <summary>Whether the targets were met: p &lt; 0.05 (two-sided Welch) and gap recovered &gt;= 0.3.</summary>
     public required Dictionary<string, bool> Targets { get; init; }
 
@@ -186,6 +189,13 @@ public sealed class LocomotionReport : ExperimentReport
             b.Append("## Conservativeness of the reward (held-out windows)\n\n");
             b.Append(ConservativenessReport.From(diagnostic).ToMarkdown());
             b.Append(c, $"\n![conservativeness]({ConservativenessPlot})\n\n");
+        }
+        if (ScaleSelection.Count > 0)
+        {
+            b.Append(c, $"## Guidance scale, chosen on {ScaleSelection[0].Episodes} episodes of its own (seeds not among the reported)\n\n| scale | t_stopgrad | episodes | mean return | +- s.e. | mean length |\n|---:|---:|---:|---:|---:|---:|\n");
+            foreach (var r in ScaleSelection)
+                b.Append(c, $"| {r.Scale:G3}{(r.Scale == Steered.Scale ? " (chosen)" : "")} | {r.StopGradientBelow} | {r.Episodes} | {r.MeanReturn:F1} | {r.StandardError:F1} | {r.MeanLength:F0} |\n");
+            b.Append('\n');
         }
         if (Sweep.Count > 0)
         {

@@ -148,6 +148,16 @@ public sealed record LocomotionSettings
     [NotInModelKey]
     public int SamplingSteps { get; init; }
 
+    /// <summary>Guidance scales tried before the steered run, each on <see cref="SelectionEpisodes"/> episodes whose seeds
+    /// are not among the reported ones; the best mean return becomes the steered scale, and <see cref="GuidanceScale"/> is
+    /// not used. Each reward has its own gradient size, so no one scale suits every trained reward. Empty = <see cref="GuidanceScale"/>.</summary>
+    [NotInModelKey]
+    public double[] ScaleCandidates { get; init; } = [];
+
+    /// <summary>Episodes per candidate scale (seeds of their own, never reported).</summary>
+    [NotInModelKey]
+    public int SelectionEpisodes { get; init; } = 8;
+
     /// <summary>Extra guidance scales evaluated after the main comparison (a sweep; empty = none).</summary>
     [NotInModelKey]
     public double[] ScaleSweep { get; init; } = [];
@@ -195,13 +205,20 @@ public sealed record LocomotionSettings
         // t_stopgrad 10 as in the paper; scale 16, the best of a sweep with the reward the estimators train (first 8
         // episodes, 400 steps: 0.5, 1, 2, 4, 8, 16 gave 407, 423, 485, 372, 415, 384 against 431 unsteered, and only 16
         // kept all 8 hoppers up; on 24 episodes of 1000 steps 16 gave 778 +- 64 against 479 +- 26). The earlier reward
-        // trainer's reward was best at 4 (1107 against 508); the paper's 0.2 gained little with either.
+        // trainer's reward was best at 4 (1107 against 508); the paper's 0.2 gained little with either. A second seed's
+        // reward collapsed every hopper at 16 (299 against 707 unsteered; 8: 423, 4: 663 against 749 on the first 12
+        // episodes), so the default run chooses among candidates
+        // on episodes of its own (ScaleCandidates); GuidanceScale is the fallback when there are none.
         var settings = env == "cheetah"
-            ? new LocomotionSettings { Environment = env, Horizon = 4, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 1, StopGradientBelow = 5 }
+            ? new LocomotionSettings
+            {
+                Environment = env, Horizon = 4, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 1, StopGradientBelow = 5,
+                ScaleCandidates = [0.5, 1, 2],
+            }
             : new LocomotionSettings
             {
                 Environment = env, Horizon = 16, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 16, StopGradientBelow = 10,
-                BaseEpisodesPerPolicy = 16, ExpertEpisodes = 24,
+                BaseEpisodesPerPolicy = 16, ExpertEpisodes = 24, ScaleCandidates = [1, 2, 4, 8, 16],
             };
         return preset.ToLowerInvariant() switch
         {
@@ -226,6 +243,8 @@ public sealed record LocomotionSettings
                 EvaluationSteps = 30,
                 ScaleSweep = [],
                 SweepEpisodes = 2,
+                ScaleCandidates = env == "cheetah" ? [0.5, 1] : [4, 16],
+                SelectionEpisodes = 2,
                 DiagnosticRows = 32,
                 DiagnosticStride = 5,
             },
@@ -260,6 +279,8 @@ public sealed record LocomotionSettings
         Check(GuideSteps >= 1, "GuideSteps must be at least 1.");
         Check(double.IsFinite(GuidanceScale) && ScaleSweep.All(double.IsFinite), "Guidance scales must be finite.");
         Check(SweepEpisodes >= 2, "SweepEpisodes must be at least 2.");
+        Check(ScaleCandidates.All(c => double.IsFinite(c) && c >= 0), "ScaleCandidates must be finite numbers >= 0.");
+        Check(SelectionEpisodes >= 1, "SelectionEpisodes must be at least 1.");
         Check(SweepStopGradients.Length == 0 || SweepStopGradients.Length == ScaleSweep.Length, "SweepStopGradients must be empty or as long as ScaleSweep.");
         Check(Threads >= 1, "Threads must be at least 1.");
         Check(EmaUpdateEvery >= 1, "EmaUpdateEvery must be at least 1.");
@@ -276,7 +297,11 @@ public sealed record LocomotionSettings
         b.Append(c, $"data: base = {BaseEpisodesPerPolicy} stochastic episodes each of {string.Join(", ", BasePolicies)}; expert = {ExpertEpisodes} stochastic episodes of {ExpertPolicy}; <= {DataEpisodeSteps} steps each; H = {Horizon}\n");
         b.Append(c, $"diffusion: T = {DiffusionSteps}, {Normalizer} normaliser, clip x0 {ClipDenoised}, first action weight {FirstActionWeight:G3}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, EMA every {EmaUpdateEvery}, conditioned on the first observation\n");
         b.Append(c, $"reward: TrajectoryReward dim {RewardDimension} mults ({string.Join(",", RewardMultipliers)}), {RewardTrainingSteps} steps x batch {RewardBatchSize}, lr {RewardLearningRate:G3}, target pool {RewardTargetPool}/{RewardTargetRefresh}, conditioned targets {ConditionedRewardTargets}\n");
-        b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {GuidanceScale:G3}, t_stopgrad {StopGradientBelow}, {GuideSteps} guide step(s)");
+        string scale = ScaleCandidates.Length == 0 ? GuidanceScale.ToString("G3", c)
+            : $"the best of {string.Join(", ", ScaleCandidates.Select(x => x.ToString("G3", c)))} on {SelectionEpisodes} episodes of their own";
+        b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {scale}, t_stopgrad {StopGradientBelow}, {GuideSteps} guide step(s)");
+        if (SamplingSteps > 0)
+            b.Append(c, $", DDIM over {SamplingSteps} of {DiffusionSteps} steps");
         if (ScaleSweep.Length > 0)
             b.Append(c, $"; sweep (scale@t_stopgrad) {string.Join(", ", ScaleSweep.Select((s, i) => string.Create(c, $"{s:G3}@{SweepStopGradient(i)}")))} ({SweepEpisodes} episodes each)");
         b.Append(c, $"; seed {Seed}; torch threads {Threads}");
