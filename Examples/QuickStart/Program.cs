@@ -1,6 +1,8 @@
 // MLReward quick start: extract a reward function from two behaviours logged as transitions.
 //
-//   dotnet run --project Examples/QuickStart [OUTPUT_FOLDER]        (default out/quickstart)
+//   dotnet run --project Examples/QuickStart [OUTPUT_FOLDER] [--gpu N]      (default out/quickstart, the CPU)
+//
+// --gpu N trains on CUDA device N (MLContext.GpuDeviceId; needs the CUDA build, -p:TorchBackend=cuda).
 //
 // 1. Writes transitions.csv: a point on a plane, one row per step. "Expert" episodes head for the goal (0.8, 0.8);
 //    "base" episodes are random walks. IsExpert labels each episode.
@@ -18,7 +20,18 @@ using Microsoft.ML.RewardExtraction;
 // Before any torch call: oneDNN picks its kernels when libtorch loads (see OneDnnWorkaround).
 Microsoft.ML.RewardExtraction.OneDnnWorkaround.Apply();
 
-string folder = args.Length > 0 ? args[0] : Path.Combine("out", "quickstart");
+int? gpu = null;
+var positional = new List<string>();
+for (int i = 0; i < args.Length; i++)
+{
+    if (args[i] == "--gpu" && i + 1 < args.Length)
+    {
+        gpu = int.Parse(args[++i], CultureInfo.InvariantCulture);
+        continue;
+    }
+    positional.Add(args[i]);
+}
+string folder = positional.Count > 0 ? positional[0] : Path.Combine("out", "quickstart");
 Directory.CreateDirectory(folder);
 var clock = Stopwatch.StartNew();
 TorchSharp.torch.set_num_threads(1);   // tiny models: one thread is fastest
@@ -27,7 +40,7 @@ TorchSharp.torch.set_num_threads(1);   // tiny models: one thread is fastest
 string csv = Path.Combine(folder, "transitions.csv");
 Transitions.Write(csv, episodesPerBehaviour: 80, steps: 24, seed: 1);
 
-var ml = new MLContext(seed: 1);
+var ml = new MLContext(seed: 1) { GpuDeviceId = gpu };
 var rx = ml.RewardExtraction();
 var transitions = ml.Data.LoadFromTextFile<Transition>(csv, hasHeader: true, separatorChar: ',');
 
@@ -65,6 +78,7 @@ using (var file = File.Create(scoredCsv))
 string zip = Path.Combine(folder, "reward-model.zip");
 SafeModelSave.Save(ml, model, train.Schema, zip);
 
+Console.WriteLine($"Device: {(gpu is int g ? $"cuda:{g}" : "cpu")}.");
 Console.WriteLine($"Held-out windows: {metrics}.");
 Console.WriteLine($"Wrote {csv}, {scoredCsv} and {zip} in {clock.Elapsed.TotalSeconds:F1} s.");
 Console.WriteLine($"Try: dotnet run --project Examples/ModelBuilderStyle -- {zip}");

@@ -78,6 +78,30 @@ public class DeviceTests(TrainedModels models)
     }
 
     [Fact]
+    public void TheOneCallEstimator_PassesTheContextsGpuToEveryStage()
+    {
+        if (CudaUsable)
+            return;
+        var strict = new MLContext(seed: 1) { GpuDeviceId = 0 };
+        var options = new RelativeRewardExtractor.Options
+        {
+            FeatureColumnName = "Trajectory", Shape = Synthetic.Shape, BaseModel = Synthetic.DiffusionOptions(seed: 1, steps: 5),
+            ExpertModel = Synthetic.DiffusionOptions(seed: 2, steps: 5), Reward = Synthetic.RewardOptions(seed: 3, steps: 5),
+        };
+        var labelled = strict.Data.LoadFromEnumerable(Synthetic.Mixed(40, seed: 3).Select((r, i) => new LabelledTrajectory { Trajectory = r.Trajectory, Label = i % 2 == 1 }));
+        var e = Assert.ThrowsAny<Exception>(() => strict.RewardExtraction().ExtractRelativeReward(options).Fit(labelled));
+        Assert.Contains("GpuDeviceId 0 asks for cuda:0", e.ToString());
+    }
+
+    private sealed class LabelledTrajectory
+    {
+        [VectorType(Synthetic.Horizon * Synthetic.Dimension)]
+        public float[] Trajectory { get; set; } = [];
+
+        public bool Label { get; set; }
+    }
+
+    [Fact]
     public void TheRewardTrainsWhereItsDiffusionModelsAre_AndAnotherDeviceIsNamed()
     {
         if (CudaUsable)
