@@ -70,12 +70,13 @@ internal static class LocomotionEvaluation
             {
                 string name = string.Create(CultureInfo.InvariantCulture, $"scale selection {candidate:G3}");
                 clock.Restart();
-                var result = PlanEpisodes(run, name, models.Base, models.Reward, candidate, s.StopGradientBelow, s.SelectionEpisodes, selectionSeed);
+                var result = PlanEpisodes(run, name, models.Base, models.Reward, candidate, s.StopGradientBelow, s.SelectionEpisodes, selectionSeed,
+                    Math.Min(s.SelectionSteps, s.EvaluationSteps));
                 selection.Add(ConditionResult.From(name, result, clock.Elapsed.TotalSeconds, candidate, s.StopGradientBelow));
             }
             scale = selection.MaxBy(r => r.MeanReturn)!.Scale ?? s.GuidanceScale;
             seconds["scale_selection_rollouts"] = selectionClock.Elapsed.TotalSeconds;
-            run.Log(string.Create(CultureInfo.InvariantCulture, $"scale selection on {s.SelectionEpisodes} episodes of their own: {string.Join(", ", selection.Select(r => $"{r.Scale:G3}: {r.MeanReturn:F1}"))}; steering with {scale:G3}"));
+            run.Log(string.Create(CultureInfo.InvariantCulture, $"scale selection on {s.SelectionEpisodes} episodes of their own (<= {Math.Min(s.SelectionSteps, s.EvaluationSteps)} steps): {string.Join(", ", selection.Select(r => $"{r.Scale:G3}: {r.MeanReturn:F1}"))}; steering with {scale:G3}"));
         }
         var unsteered = Condition("unsteered_rollouts", "unsteered base planner", models.Base, null, 0, 0, s.EvaluationEpisodes);
         var steered = Condition("steered_rollouts", "steered base planner", models.Base, models.Reward, scale, s.StopGradientBelow, s.EvaluationEpisodes);
@@ -109,13 +110,14 @@ internal static class LocomotionEvaluation
     /// <summary>The planner on <paramref name="episodes"/> episodes (episode i: reset and sampling noise from seed + i), reported
     /// to the observer as a task.</summary>
     private static EpisodeBatchResult PlanEpisodes(LocomotionRunContext run, string name, DiffusionModelTransformer model, RelativeRewardTransformer? reward,
-        double scale, int stopGrad, int episodes, int seed)
+        double scale, int stopGrad, int episodes, int seed, int? steps = null)
     {
         var s = run.Settings;
+        int maxSteps = steps ?? s.EvaluationSteps;
         var guidance = new GuidanceOptions { Scale = reward is null ? 0 : scale, StopGradientBelow = stopGrad, GuideSteps = s.GuideSteps, SamplingSteps = s.SamplingSteps };
         var clock = Stopwatch.StartNew();
-        run.Observer.Started(name, $"{name}: {episodes} episodes x <= {s.EvaluationSteps} steps", s.EvaluationSteps);
-        var result = DiffusionPlanner.Run(s.Environment, model.Model, reward?.Model, guidance, episodes, s.EvaluationSteps, seed,
+        run.Observer.Started(name, $"{name}: {episodes} episodes x <= {maxSteps} steps", maxSteps);
+        var result = DiffusionPlanner.Run(s.Environment, model.Model, reward?.Model, guidance, episodes, maxSteps, seed,
             (step, running) => run.Observer.Progress(name, step, string.Create(CultureInfo.InvariantCulture, $"{running} running, {clock.Elapsed.TotalSeconds:F0} s")),
             run.CancellationToken);
         run.Observer.Finished(name, string.Create(CultureInfo.InvariantCulture,

@@ -158,6 +158,12 @@ public sealed record LocomotionSettings
     [NotInModelKey]
     public int SelectionEpisodes { get; init; } = 8;
 
+    /// <summary>Steps per selection episode (at most <see cref="EvaluationSteps"/>): a scale that tips the hopper over or
+    /// stalls the cheetah shows within a few hundred steps, and full episodes would make the choice cost as much as the
+    /// comparison itself.</summary>
+    [NotInModelKey]
+    public int SelectionSteps { get; init; } = 400;
+
     /// <summary>Extra guidance scales evaluated after the main comparison (a sweep; empty = none).</summary>
     [NotInModelKey]
     public double[] ScaleSweep { get; init; } = [];
@@ -280,7 +286,7 @@ public sealed record LocomotionSettings
         Check(double.IsFinite(GuidanceScale) && ScaleSweep.All(double.IsFinite), "Guidance scales must be finite.");
         Check(SweepEpisodes >= 2, "SweepEpisodes must be at least 2.");
         Check(ScaleCandidates.All(c => double.IsFinite(c) && c >= 0), "ScaleCandidates must be finite numbers >= 0.");
-        Check(SelectionEpisodes >= 1, "SelectionEpisodes must be at least 1.");
+        Check(SelectionEpisodes >= 1 && SelectionSteps >= 1, "SelectionEpisodes and SelectionSteps must be at least 1.");
         Check(SweepStopGradients.Length == 0 || SweepStopGradients.Length == ScaleSweep.Length, "SweepStopGradients must be empty or as long as ScaleSweep.");
         Check(Threads >= 1, "Threads must be at least 1.");
         Check(EmaUpdateEvery >= 1, "EmaUpdateEvery must be at least 1.");
@@ -298,7 +304,7 @@ public sealed record LocomotionSettings
         b.Append(c, $"diffusion: T = {DiffusionSteps}, {Normalizer} normaliser, clip x0 {ClipDenoised}, first action weight {FirstActionWeight:G3}, TemporalUNet dim {NetworkDimension} mults ({string.Join(",", NetworkMultipliers)}), {DiffusionTrainingSteps} steps x batch {DiffusionBatchSize}, lr {DiffusionLearningRate:G3}, EMA every {EmaUpdateEvery}, conditioned on the first observation\n");
         b.Append(c, $"reward: TrajectoryReward dim {RewardDimension} mults ({string.Join(",", RewardMultipliers)}), {RewardTrainingSteps} steps x batch {RewardBatchSize}, lr {RewardLearningRate:G3}, target pool {RewardTargetPool}/{RewardTargetRefresh}, conditioned targets {ConditionedRewardTargets}\n");
         string scale = ScaleCandidates.Length == 0 ? GuidanceScale.ToString("G3", c)
-            : $"the best of {string.Join(", ", ScaleCandidates.Select(x => x.ToString("G3", c)))} on {SelectionEpisodes} episodes of their own";
+            : $"the best of {string.Join(", ", ScaleCandidates.Select(x => x.ToString("G3", c)))} on {SelectionEpisodes} episodes of their own (<= {Math.Min(SelectionSteps, EvaluationSteps)} steps)";
         b.Append(c, $"planning: {EvaluationEpisodes} episodes x <= {EvaluationSteps} steps per condition, replanning every step; steered scale {scale}, t_stopgrad {StopGradientBelow}, {GuideSteps} guide step(s)");
         if (SamplingSteps > 0)
             b.Append(c, $", DDIM over {SamplingSteps} of {DiffusionSteps} steps");
