@@ -110,9 +110,9 @@ public abstract class TrainerOptionsBase
             {
                 ComputeDevice.Parse(Device);
             }
-            catch (ArgumentException)
+            catch (ArgumentException e)
             {
-                throw host.ExceptUserArg(nameof(Device), $"'{Device}' is not a device: use {ComputeDevice.AcceptedNames}");
+                throw host.ExceptUserArg(nameof(Device), WithoutParameterSuffix(e));
             }
         }
         return Seed ?? host.Rand.Next();

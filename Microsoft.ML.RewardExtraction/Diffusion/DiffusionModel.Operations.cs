@@ -29,10 +29,16 @@ public sealed partial class DiffusionModel
             throw new ArgumentException($"The normaliser is fitted for {normalizer.Shape} but the model's shape is {shape}.", nameof(normalizer));
         var networkOptions = (options.Denoiser ?? new DenoiserOptions()).Resolve(shape);
         var denoiser = TorchRandom.Initialize(options.Seed, () => networkOptions.Create(shape));
-        if (device is not null && device.type != DeviceType.CPU)
-            denoiser.to(device);
+        MoveTo(denoiser, device);
         var diffusion = new GaussianDiffusion(NoiseSchedule.Create(options.Schedule, options.DiffusionSteps), options.Target, options.ClipDenoised, device);
         return new DiffusionModel(shape, diffusion, denoiser, normalizer);
+    }
+
+    /// <summary>Moves a network built (and seeded or loaded) on the CPU to <paramref name="device"/>; null or the CPU leaves it.</summary>
+    private static void MoveTo(Denoiser denoiser, Device? device)
+    {
+        if (device is not null && device.type != DeviceType.CPU)
+            denoiser.to(device);
     }
 
     /// <summary>The options that rebuild this model's architecture (not its weights or normaliser).</summary>

@@ -83,8 +83,7 @@ public sealed partial class DiffusionModel
             }
             ModuleSerializer.ReadModule(reader, denoiser, "network weights");
             body.CheckFullyRead(ComponentKind);
-            if (device is not null && device.type != DeviceType.CPU)
-                denoiser.to(device);
+            MoveTo(denoiser, device);
             diffusion = new GaussianDiffusion(schedule, target, clip, device);
             return new DiffusionModel(shape, diffusion, denoiser, normalizer);
         }

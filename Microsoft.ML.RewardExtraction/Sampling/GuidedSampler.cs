@@ -190,7 +190,6 @@ public sealed class GuidedSampler
     /// variance if asked), the condition re-applied after each.</summary>
     private Tensor Guide(RelativeRewardModel reward, GaussianDiffusion diffusion, Tensor x, Tensor steps, InpaintingCondition? condition, int stride)
     {
-        double alpha = stride == 1 ? Options.Scale : Options.Scale * stride;
         var current = x;
         for (int k = 0; k < Options.GuideSteps; k++)
         {
@@ -199,7 +198,7 @@ public sealed class GuidedSampler
                 gradient = gradient.to(current.dtype, current.device);
             if (Options.ScaleByVariance)
                 gradient = gradient.mul_(diffusion.PosteriorVariance(steps, current));
-            current = current.add(gradient, alpha: alpha);
+            current = current.add(gradient, alpha: Options.Scale * stride);
             if (condition is not null)
                 current = condition.Apply(current);
         }
