@@ -60,6 +60,11 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
         /// the planner does. Default null (see <see cref="RewardTrainingOptions.ConditionMask"/>).</summary>
         public bool[]? ConditionMask { get; set; }
 
+        /// <summary>The entries whose gradient is fitted (one flag per entry of a sample), e.g. the last steps of a window
+        /// (<see cref="RewardTrainingOptions.LastStepsMask"/>). Default null: every entry (see
+        /// <see cref="RewardTrainingOptions.LossMask"/>).</summary>
+        public bool[]? LossMask { get; set; }
+
         /// <summary>Weigh each noise level alike (needs <see cref="TargetCachePoolSize"/> &gt; 0). Default false
         /// (see <see cref="RewardTrainingOptions.BalanceNoiseLevels"/>).</summary>
         public bool BalanceNoiseLevels { get; set; }
@@ -91,6 +96,7 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
             core.MagnitudePenalty = MagnitudePenalty;
             core.FeatureMask = FeatureMask;
             core.ConditionMask = ConditionMask;
+            core.LossMask = LossMask;
             core.BalanceNoiseLevels = BalanceNoiseLevels;
             core.TargetCachePoolSize = TargetCachePoolSize;
             core.TargetCacheRefreshEvery = TargetCacheRefreshEvery;

@@ -54,8 +54,7 @@ public sealed class RewardTrainer
         if (referenceModel is not null)
             RelativeRewardObjective.CheckCompatible(baseModel, referenceModel, "reference");
         var trained = Options.FeatureMask is { } features && features.Any(f => !f) ? new FeatureMaskedReward(network, features) : network;
-        // The wrapper's per-feature mask spread over a whole sample: [1, ...shape], 1 on the entries it reads.
-        using var lossMask = trained is FeatureMaskedReward masked ? ones(baseModel.Shape.BatchShape(1)).mul_(masked.Mask) : null;
+        using var lossMask = FittedEntries(baseModel.Shape, trained);
         using var conditionMask = Options.ConditionMask is { } condition ? tensor(condition).reshape(baseModel.Shape.BatchShape(1)) : null;
         var objective = new RelativeRewardObjective(difference, expertModel, trained, Options.GradientAt, Options.MagnitudePenalty, lossMask, conditionMask);
         var data = PrepareData(baseModel.Shape, normalizedData, RewardNetworkArchitecture.ParameterType(network));
@@ -149,6 +148,19 @@ public sealed class RewardTrainer
         return prepared;
     }
 
+    /// <summary>The entries the loss fits, [1, ...shape]: those the reward reads (the feature wrapper's mask spread over a
+    /// whole sample) and <see cref="RewardTrainingOptions.LossMask"/> selects; null when that is every entry.</summary>
+    internal Tensor? FittedEntries(SampleShape shape, RewardNetwork trained)
+    {
+        Tensor? mask = trained is FeatureMaskedReward masked ? ones(shape.BatchShape(1)).mul_(masked.Mask) : null;
+        if (Options.LossMask is { } fitted)
+        {
+            using var entries = tensor(fitted).reshape(shape.BatchShape(1)).to(ScalarType.Float32);
+            mask = mask is null ? entries.clone() : mask.mul_(entries);
+        }
+        return mask;
+    }
+
     /// <summary>What must match for a checkpoint to be resumed: everything but the total step count.</summary>
     private string RunDescription(RewardNetwork network, NoiseSchedule schedule, long count)
     {
@@ -160,6 +172,7 @@ public sealed class RewardTrainer
             $"at {o.GradientAt}; lambda {o.MagnitudePenalty:R}; ema {o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; clip {o.GradientClipNorm:R}; seed {o.Seed}") +
             (o.TargetCachePoolSize > 0 ? FormattableString.Invariant($"; target cache {o.TargetCachePoolSize}/{o.TargetCacheRefreshEvery}") : "") +
             (o.BalanceNoiseLevels ? "; balanced" : "") +
-            (o.ConditionMask is null ? "" : $"; condition {Flags(o.ConditionMask)}");
+            (o.ConditionMask is null ? "" : $"; condition {Flags(o.ConditionMask)}") +
+            (o.LossMask is null ? "" : $"; fitted {Flags(o.LossMask)}");
     }
 }

@@ -35,6 +35,15 @@ public sealed class RewardTrainingOptions : OptimizationOptions
     public bool[]? ConditionMask { get; set; }
 
     /// <summary>
+    /// The entries whose gradient is fitted: one flag per entry of a sample (row-major over the sample shape), true where the
+    /// reward's gradient is matched to the two models' difference. The loss is the mean squared error over the entries that
+    /// are both fitted and read (<see cref="FeatureMask"/>); the network still reads every read entry. Use it when only part
+    /// of a sample carries the signal the reward should explain, e.g. the last steps of a window for a per-state navigation
+    /// reward (<see cref="LastStepsMask"/>, docs/METHOD.md section 5). Null (default) = every entry.
+    /// </summary>
+    public bool[]? LossMask { get; set; }
+
+    /// <summary>
     /// Noise-level balancing (needs the target pool): each sample's squared error is divided by the pool's mean squared
     /// target at its step t (over the read features), with the weights scaled to mean 1 over the pool, so every noise level
     /// counts alike. Per t the minimiser is unchanged. Default false.
@@ -68,6 +77,19 @@ public sealed class RewardTrainingOptions : OptimizationOptions
         return mask;
     }
 
+    /// <summary>A <see cref="LossMask"/> that fits the last <paramref name="steps"/> steps of a trajectory of
+    /// <paramref name="horizon"/> rows of <paramref name="transitionDimension"/> features (every feature of those rows).</summary>
+    public static bool[] LastStepsMask(int horizon, int transitionDimension, int steps)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(horizon, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(transitionDimension, 1);
+        if (steps < 1 || steps > horizon)
+            throw new ArgumentOutOfRangeException(nameof(steps), steps, $"The number of fitted steps must lie in [1, {horizon}] (the horizon).");
+        var mask = new bool[horizon * transitionDimension];
+        Array.Fill(mask, true, (horizon - steps) * transitionDimension, steps * transitionDimension);
+        return mask;
+    }
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first invalid training setting.</summary>
     public override void Validate()
     {
@@ -81,6 +103,9 @@ public sealed class RewardTrainingOptions : OptimizationOptions
                 : "FeatureMask selects no feature; the reward must read at least one.");
         if (ConditionMask is { Length: 0 })
             throw new ArgumentOutOfRangeException(nameof(ConditionMask), "ConditionMask is empty; use null for no conditioning.");
+        if (LossMask is { } fitted && (fitted.Length == 0 || !fitted.Any(f => f)))
+            throw new ArgumentOutOfRangeException(nameof(LossMask), fitted.Length == 0 ? "LossMask is empty; use null to fit every entry."
+                : "LossMask selects no entry; the loss must fit at least one.");
         if (TargetCachePoolSize < 0)
             throw new ArgumentOutOfRangeException(nameof(TargetCachePoolSize), TargetCachePoolSize, "TargetCachePoolSize must be >= 0 (0 = off).");
         if (TargetCacheRefreshEvery < 0)
@@ -97,5 +122,12 @@ public sealed class RewardTrainingOptions : OptimizationOptions
             throw new ArgumentException($"{nameof(FeatureMask)} has {mask.Length} flags but a sample of shape {shape} has {features} {(shape.Kind == SampleShapeKind.Image ? "channels" : "features per transition")}.", nameof(FeatureMask));
         if (ConditionMask is { } condition && condition.Length != shape.Length)
             throw new ArgumentException($"{nameof(ConditionMask)} has {condition.Length} flags but a sample of shape {shape} has {shape.Length} entries.", nameof(ConditionMask));
+        if (LossMask is { } fitted)
+        {
+            if (fitted.Length != shape.Length)
+                throw new ArgumentException($"{nameof(LossMask)} has {fitted.Length} flags but a sample of shape {shape} has {shape.Length} entries.", nameof(LossMask));
+            if (FeatureMask is { } read && !Enumerable.Range(0, fitted.Length).Any(i => fitted[i] && read[i % features]))
+                throw new ArgumentException($"{nameof(LossMask)} and {nameof(FeatureMask)} share no entry: the loss would fit nothing the reward reads.", nameof(LossMask));
+        }
     }
 }

@@ -168,6 +168,8 @@ public class ExtractionApiTests(TrainedModels models)
         { "FeatureMask", o => o.FeatureMask = new[] { true, false, true } },
         { "FeatureMask", o => o.FeatureMask = new[] { false, false } },
         { "ConditionMask", o => o.ConditionMask = new bool[3] },
+        { "LossMask", o => o.LossMask = new bool[3] },
+        { "LossMask", o => o.LossMask = new bool[Synthetic.Horizon * Synthetic.Dimension] },
         { "BalanceNoiseLevels", o => o.BalanceNoiseLevels = true },
         { "TargetCachePoolSize", o => o.TargetCachePoolSize = -1 },
         { "Window", o => o.Window = 0 },
@@ -284,6 +286,7 @@ public class ExtractionApiTests(TrainedModels models)
         var options = Synthetic.RewardOptions(steps: 30);
         options.FeatureMask = new[] { true, false };                     // x only
         options.ConditionMask = RewardTrainingOptions.FirstObservationCondition(Synthetic.Horizon, Synthetic.Dimension, actionSize: 0);
+        options.LossMask = RewardTrainingOptions.LastStepsMask(Synthetic.Horizon, Synthetic.Dimension, 2);
         options.TargetCachePoolSize = 256;
         options.BalanceNoiseLevels = true;
         options.ReferenceModel = models.Base;

@@ -72,6 +72,57 @@ public class RewardTrainingOptionsTests
     }
 
     [Fact]
+    public void TheLossMask_FitsOnlyItsEntries_OfThoseTheRewardReads()
+    {
+        // Shape [4 steps, 2 features]; the last two steps fitted, only feature 0 read: the entries fitted are (2,0) and (3,0).
+        var options = new RewardTrainingOptions { FeatureMask = new[] { true, false }, LossMask = RewardTrainingOptions.LastStepsMask(4, 2, 2) };
+        Assert.Equal(new[] { false, false, false, false, true, true, true, true }, options.LossMask);
+        using var network = NewNetwork();
+        using var masked = new FeatureMaskedReward(NewNetwork(), new[] { true, false });
+        using var both = new RewardTrainer(options).FittedEntries(Shape, masked)!;
+        Assert.Equal(new long[] { 1, 4, 2 }, both.shape);
+        Assert.Equal(new float[] { 0, 0, 0, 0, 1, 0, 1, 0 }, both.data<float>().ToArray());
+        options.FeatureMask = null;
+        using var fittedOnly = new RewardTrainer(options).FittedEntries(Shape, network)!;
+        Assert.Equal(new float[] { 0, 0, 0, 0, 1, 1, 1, 1 }, fittedOnly.data<float>().ToArray());
+        options.LossMask = null;
+        Assert.Null(new RewardTrainer(options).FittedEntries(Shape, network));
+
+        // A loss mask over every entry changes nothing: the same weights, bit for bit.
+        using var baseModel = Analytic.Model(Shape, Schedule, A, Std);
+        using var expert = Analytic.Model(Shape, Schedule, B, Std);
+        using var data = AnalyticRewardTests.Data(64, 3);
+        var plain = AnalyticRewardTests.Training(20);
+        var everyEntry = AnalyticRewardTests.Training(20);
+        everyEntry.LossMask = Enumerable.Repeat(true, Shape.Length).ToArray();
+        using var a = new RewardTrainer(plain).Train(baseModel, expert, NewNetwork(), data);
+        using var b = new RewardTrainer(everyEntry).Train(baseModel, expert, NewNetwork(), data);
+        Assert.True(SameWeights(a.Network, b.Network));
+        // Fitting the last step only is another objective: other weights.
+        var lastStep = AnalyticRewardTests.Training(20);
+        lastStep.LossMask = RewardTrainingOptions.LastStepsMask(4, 2, 1);
+        using var c = new RewardTrainer(lastStep).Train(baseModel, expert, NewNetwork(), data);
+        Assert.False(SameWeights(a.Network, c.Network));
+    }
+
+    [Fact]
+    public void ALossMaskThatFitsNothingTheRewardReads_IsRefused()
+    {
+        var options = AnalyticRewardTests.Training(2);
+        options.FeatureMask = new[] { false, true };
+        options.LossMask = new[] { true, false, true, false, true, false, true, false };
+        var e = Assert.Throws<ArgumentException>(() => options.CheckShape(Shape));
+        Assert.Equal("LossMask", e.ParamName);
+        Assert.Contains("share no entry", e.Message);
+        options.LossMask = new bool[7];
+        e = Assert.Throws<ArgumentException>(() => options.CheckShape(Shape));
+        Assert.Contains("LossMask has 7 flags", e.Message);
+        Assert.Contains("8 entries", e.Message);
+        var steps = Assert.Throws<ArgumentOutOfRangeException>(() => RewardTrainingOptions.LastStepsMask(4, 2, 5));
+        Assert.Contains("[1, 4]", steps.Message);
+    }
+
+    [Fact]
     public void AFeatureMaskedModel_SavesAndLoads_ScoringIdentically()
     {
         using var baseModel = Analytic.Model(Shape, Schedule, A, Std);
@@ -238,6 +289,8 @@ public class RewardTrainingOptionsTests
         { "MagnitudePenalty", o => o.MagnitudePenalty = double.PositiveInfinity },
         { "FeatureMask", o => o.FeatureMask = new[] { false, false } },
         { "ConditionMask", o => o.ConditionMask = Array.Empty<bool>() },
+        { "LossMask", o => o.LossMask = Array.Empty<bool>() },
+        { "LossMask", o => o.LossMask = new bool[8] },
         { "TargetCachePoolSize", o => o.TargetCachePoolSize = -1 },
         { "TargetCacheRefreshEvery", o => o.TargetCacheRefreshEvery = -1 },
         { "BalanceNoiseLevels", o => o.BalanceNoiseLevels = true },
