@@ -69,6 +69,21 @@ public class Maze2DPiecesTests
     }
 
     [Fact]
+    public void The_map_reward_fits_the_last_steps_of_each_window_and_the_accuracy_reward_every_step()
+    {
+        var s = Maze2DSettings.Default;
+        Assert.Equal(4, s.MapRewardFittedSteps);
+        var map = GoalModels.RewardOptions(s, RewardFeatures.Position, 1, null, null, default, s.MapRewardFittedSteps);
+        int d = MazeWindows.StepDimension;
+        Assert.Equal(s.Horizon * d, map.LossMask!.Length);
+        Assert.All(map.LossMask[..((s.Horizon - 4) * d)], Assert.False);
+        Assert.All(map.LossMask[((s.Horizon - 4) * d)..], Assert.True);
+        Assert.Null(GoalModels.RewardOptions(s, RewardFeatures.Transition, 1, null, null, default).LossMask);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => (s with { MapRewardFittedSteps = s.Horizon + 1 }).Validate());
+        Assert.Equal(nameof(Maze2DSettings.MapRewardFittedSteps), e.ParamName);
+    }
+
+    [Fact]
     public void Seed_streams_are_fixed_distinct_and_non_negative()
     {
         var seeds = new SeedStreams(1);

@@ -155,6 +155,23 @@ public class TransitionLogAndHeatmapTests
         Assert.Null(grid.PeakPosition(new double[50, 50] is var z ? Fill(z, double.NaN) : z));
     }
 
+    [Fact]
+    public void TiedPeaks_GoToTheLargestTieBreakValue_ThenToTheFirstBin()
+    {
+        var grid = new MazeHeatmapGrid(MazeLayout.UMaze);
+        var map = Fill(new double[grid.BinsX, grid.BinsY], double.NaN);
+        var raw = Fill(new double[grid.BinsX, grid.BinsY], double.NaN);
+        map[15, 15] = 1; raw[15, 15] = 7;    // first of the tied bins in row-major order
+        map[35, 35] = 1; raw[35, 35] = 9;    // tied, with the largest raw mean
+        map[36, 18] = 1;                     // tied, no raw mean
+        map[25, 35] = 0.5; raw[25, 35] = 99; // not tied: its raw mean does not count
+        Assert.Equal(grid.BinCenter(15, 15), grid.PeakPosition(map));
+        Assert.Equal(grid.BinCenter(35, 35), grid.PeakPosition(map, raw));
+        raw[35, 35] = 7;                     // equal tie-break values: the first bin again
+        Assert.Equal(grid.BinCenter(15, 15), grid.PeakPosition(map, raw));
+        Assert.Throws<ArgumentException>(() => grid.PeakPosition(map, new double[3, 3]));
+    }
+
     private static double[,] Fill(double[,] a, double v)
     {
         for (int i = 0; i < a.GetLength(0); i++)

@@ -89,16 +89,32 @@ public sealed class MazeHeatmapGrid
         return avg;
     }
 
-    /// <summary>Centre of the bin with the largest finite value (first in row-major order on ties); null if none.</summary>
-    public Vec2? PeakPosition(double[,] map)
+    /// <summary>
+    /// Centre of the bin with the largest finite value; null if none. Ties (a winsorised map clamps its top states to one
+    /// value, so many bins can share the maximum) go to the tied bin with the largest <paramref name="tieBreak"/> value,
+    /// then to the first in row-major order.
+    /// </summary>
+    public Vec2? PeakPosition(double[,] map, double[,]? tieBreak = null)
     {
         ArgumentNullException.ThrowIfNull(map);
         if (map.GetLength(0) != BinsX || map.GetLength(1) != BinsY) throw new ArgumentException("Map size does not match the grid.", nameof(map));
-        double best = double.NegativeInfinity;
+        if (tieBreak is not null && (tieBreak.GetLength(0) != BinsX || tieBreak.GetLength(1) != BinsY))
+            throw new ArgumentException("Tie-break map size does not match the grid.", nameof(tieBreak));
+        double best = double.NegativeInfinity, bestTie = double.NegativeInfinity;
         Vec2? peak = null;
         for (int bx = 0; bx < BinsX; bx++)
             for (int by = 0; by < BinsY; by++)
-                if (double.IsFinite(map[bx, by]) && map[bx, by] > best) { best = map[bx, by]; peak = BinCenter(bx, by); }
+            {
+                double value = map[bx, by];
+                if (!double.IsFinite(value) || value < best) continue;
+                double tie = tieBreak is null || !double.IsFinite(tieBreak[bx, by]) ? double.NegativeInfinity : tieBreak[bx, by];
+                if (value > best || tie > bestTie)
+                {
+                    best = value;
+                    bestTie = tie;
+                    peak = BinCenter(bx, by);
+                }
+            }
         return peak;
     }
 }

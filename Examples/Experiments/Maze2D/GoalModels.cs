@@ -59,14 +59,14 @@ internal sealed class GoalModels : IDisposable
             clock.Restart();
             var mix = RewardTrainingWindows(baseData.Training, expertData.Training, s.RewardExpertFraction, run.Seeds.For("reward-mix", index));
             double lastLoss = double.NaN;
-            RelativeRewardTransformer Fit(RewardFeatures features, string what, int seed)
+            RelativeRewardTransformer Fit(RewardFeatures features, string what, int seed, int fittedSteps = 0)
             {
                 var progress = new ThrottledProgress(p =>
                 {
                     lastLoss = p.AverageLoss;
                     advance(s.ExpertTrainingSteps + p.Step, string.Create(CultureInfo.InvariantCulture, $"{what}, loss {p.AverageLoss:E2}"));
                 });
-                return run.Rx.RelativeReward(bases.Model, expert, RewardOptions(s, features, seed, bases.ReferenceModel, progress, run.CancellationToken))
+                return run.Rx.RelativeReward(bases.Model, expert, RewardOptions(s, features, seed, bases.ReferenceModel, progress, run.CancellationToken, fittedSteps))
                     .Fit(MazeWindows.View(run.Ml, mix));
             }
             reward = run.Obtain($"reward-{tag}", run.Key("reward", tag), () => Fit(s.RewardFeatures, "reward", run.Seeds.For("reward", index)), export: true, out _);
@@ -74,7 +74,7 @@ internal sealed class GoalModels : IDisposable
             double rewardSeconds = clock.Elapsed.TotalSeconds;
             clock.Restart();
             if (s.MapRewardFeatures != s.RewardFeatures)
-                mapReward = run.Obtain($"map-reward-{tag}", run.Key("map-reward", tag), () => Fit(s.MapRewardFeatures, "map reward", run.Seeds.For("map-reward", index)), export: true, out _);
+                mapReward = run.Obtain($"map-reward-{tag}", run.Key("map-reward", tag), () => Fit(s.MapRewardFeatures, "map reward", run.Seeds.For("map-reward", index), s.MapRewardFittedSteps), export: true, out _);
             var result = new GoalModels(expert, reward, mapReward) { ExpertReused = expertReused, RewardLoss = loss };
             result.Seconds["expert_model"] = expertSeconds;
             result.Seconds["reward"] = rewardSeconds;
@@ -91,14 +91,16 @@ internal sealed class GoalModels : IDisposable
     }
 
     /// <summary>The reward's options: a per-state MLP (window 1) reading <paramref name="features"/>, fitted from a target pool built
-    /// once (docs/METHOD.md section 5), against the reference model when there is one.</summary>
+    /// once (docs/METHOD.md section 5), against the reference model when there is one; with <paramref name="fittedSteps"/> &gt; 0
+    /// only the last that many steps of each window are fitted.</summary>
     public static RelativeRewardTrainer.Options RewardOptions(Maze2DSettings s, RewardFeatures features, int seed,
-        DiffusionModelTransformer? reference, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken) => new()
+        DiffusionModelTransformer? reference, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken, int fittedSteps = 0) => new()
     {
         Network = RewardNetworkKind.State,
         Window = 1,
         HiddenSizes = s.RewardHiddenSizes,
         FeatureMask = FeatureMask(features),
+        LossMask = fittedSteps > 0 ? RewardTrainingOptions.LastStepsMask(s.Horizon, MazeWindows.StepDimension, fittedSteps) : null,
         TrainingSteps = s.RewardTrainingSteps,
         BatchSize = s.RewardBatchSize,
         LearningRate = s.RewardLearningRate,

@@ -95,6 +95,16 @@ public sealed record Maze2DSettings
     [ModelKeyOf("map-reward")]
     public RewardFeatures MapRewardFeatures { get; init; } = RewardFeatures.Position;
 
+    /// <summary>
+    /// The heat map's reward is fitted on the positions of the last this-many steps of each window only (0 = every step). Within
+    /// a window the two models' difference pulls the first states back along the path and pushes the last ones on toward where
+    /// the expert goes; over every step these cancel and the map became a ramp with a shared peak, while the last steps alone
+    /// point to the goal (docs/EXPERIMENTS.md section 1). Used only when <see cref="MapRewardFeatures"/> differs from
+    /// <see cref="RewardFeatures"/>.
+    /// </summary>
+    [ModelKeyOf("map-reward")]
+    public int MapRewardFittedSteps { get; init; } = 4;
+
     /// <summary>Hidden widths of the per-state reward MLP (window 1).</summary>
     [ModelKeyOf("reward", "map-reward")]
     public int[] RewardHiddenSizes { get; init; } = [64, 64];
@@ -206,6 +216,7 @@ public sealed record Maze2DSettings
         RewardTrainingSteps = 300,
         RewardBatchSize = 32,
         RewardTargetPool = 2048,
+        MapRewardFittedSteps = 2,
         EvaluationWindows = 1000,
         FastTreeTrees = 20,
         FastTreeLeaves = 8,
@@ -233,6 +244,7 @@ public sealed record Maze2DSettings
         RewardHiddenSizes = [128, 128],
         RewardTrainingSteps = 3000,
         RewardTargetPool = 32_768,
+        MapRewardFittedSteps = 8,
         EvaluationWindows = 8000,
     };
 
@@ -287,6 +299,8 @@ public sealed record Maze2DSettings
             throw new ArgumentOutOfRangeException(nameof(RewardExpertFraction), RewardExpertFraction, "RewardExpertFraction must lie in [0, 1].");
         if (!(HeatmapWinsorize is >= 0 and < 0.5))
             throw new ArgumentOutOfRangeException(nameof(HeatmapWinsorize), HeatmapWinsorize, "HeatmapWinsorize must lie in [0, 0.5).");
+        if (MapRewardFittedSteps < 0 || MapRewardFittedSteps > Horizon)
+            throw new ArgumentOutOfRangeException(nameof(MapRewardFittedSteps), MapRewardFittedSteps, $"MapRewardFittedSteps must lie in 0..{Horizon} (the horizon; 0 = every step).");
         if (RewardTargetPool < 0)
             throw new ArgumentOutOfRangeException(nameof(RewardTargetPool), RewardTargetPool, "RewardTargetPool must be 0 (off) or positive.");
         if (NetworkMultipliers is null || NetworkMultipliers.Length == 0 || NetworkMultipliers.Any(m => m < 1))
@@ -307,7 +321,7 @@ public sealed record Maze2DSettings
         var c = CultureInfo.InvariantCulture;
         sb.Append(c, $"data: base {BaseTransitions:N0} transitions, expert {ExpertTransitions:N0} per goal, windows H={Horizon} stride {WindowStride}, {HeldOutFraction:P0} of episodes held out\n");
         sb.Append(c, $"diffusion: TemporalUNet dim {NetworkDimension} mults {string.Join(",", NetworkMultipliers)}, T={DiffusionSteps}, predicts {(PredictNoise ? "epsilon" : "x0")}, lr {DiffusionLearningRate:G}; base {BaseTrainingSteps} x {BaseBatchSize}; expert {ExpertTrainingSteps} x {ExpertBatchSize}, lr {ExpertLearningRate:G}{(ExpertWarmStart ? " (warm start from base)" : "")}\n");
-        sb.Append(c, $"reward: per-state MLP {string.Join("x", RewardHiddenSizes)} (window 1) on the {RewardFeatures.ToString().ToLowerInvariant()}{(MapRewardFeatures != RewardFeatures ? $" (heat map: a second one on the {MapRewardFeatures.ToString().ToLowerInvariant()})" : "")}, {RewardTrainingSteps} x {RewardBatchSize}, lr {RewardLearningRate:G}, {RewardExpertFraction:P0} expert windows, {(RewardTargetPool > 0 ? $"{RewardTargetPool:N0} cached targets" : "targets per step")}\n");
+        sb.Append(c, $"reward: per-state MLP {string.Join("x", RewardHiddenSizes)} (window 1) on the {RewardFeatures.ToString().ToLowerInvariant()}{(MapRewardFeatures != RewardFeatures ? $" (heat map: a second one on the {MapRewardFeatures.ToString().ToLowerInvariant()}{(MapRewardFittedSteps > 0 ? $", fitted on the last {MapRewardFittedSteps} steps" : "")})" : "")}, {RewardTrainingSteps} x {RewardBatchSize}, lr {RewardLearningRate:G}, {RewardExpertFraction:P0} expert windows, {(RewardTargetPool > 0 ? $"{RewardTargetPool:N0} cached targets" : "targets per step")}\n");
         sb.Append(c, $"evaluation: windows of {Horizon} steps, <= {EvaluationWindows:N0} per class, FastTree {FastTreeTrees} trees x {FastTreeLeaves} leaves");
         return sb.ToString();
     }

@@ -8,7 +8,8 @@ namespace MLReward.Experiments.Maze2D;
 /// <summary>
 /// The navigation heat map of docs/METHOD.md section 8: the per-state reward R(s, t = 0) of every base-data state, winsorised at
 /// <c>winsorize</c> per tail, min-max scaled to [0, 1], averaged per spatial bin (10 bins per maze unit), bins with fewer
-/// than <c>minCount</c> states masked (NaN); the peak is the centre of the largest bin.
+/// than <c>minCount</c> states masked (NaN); the peak is the centre of the largest bin (ties, which winsorising makes common,
+/// broken by the bins' unwinsorised means).
 /// </summary>
 public sealed class RewardMap
 {
@@ -62,7 +63,10 @@ public sealed class RewardMap
         var observations = log.Observations.ToArray();
         var samples = Enumerable.Range(0, log.Count).Select(i => (new Vec2(observations[4 * i], observations[4 * i + 1]), scaled[i]));
         var values = grid.Average(samples, minCount);
-        return new RewardMap(grid, values, grid.PeakPosition(values), TopCentroidOf(observations, scaled, 0.01), log.Count);
+        // The winsorised top states share one value, so several bins can tie at the maximum: the raw means decide.
+        var unscaled = rewards.ToArray();
+        var raw = grid.Average(Enumerable.Range(0, log.Count).Select(i => (new Vec2(observations[4 * i], observations[4 * i + 1]), (double)unscaled[i])), minCount);
+        return new RewardMap(grid, values, grid.PeakPosition(values, raw), TopCentroidOf(observations, scaled, 0.01), log.Count);
     }
 
     private static Vec2 TopCentroidOf(float[] observations, double[] scaled, double fraction)
