@@ -89,6 +89,29 @@ internal static class RewardEvaluation
         return new RelativeRewardMetrics(auc, bestAccuracy, bestThreshold, positiveSum / positives, negativeSum / negatives, positives, negatives, skipped);
     }
 
+    /// <summary>The balanced accuracy of calling rows with reward &gt;= <paramref name="threshold"/> expert, e.g. on held-out rows
+    /// at a threshold that <see cref="Compute"/> chose on training rows. Both classes must be present.</summary>
+    internal static double BalancedAccuracyAt(IReadOnlyList<(float Reward, bool Label)> scores, float threshold)
+    {
+        long positives = 0, negatives = 0, truePositives = 0, trueNegatives = 0;
+        foreach (var (reward, label) in scores)
+        {
+            if (label)
+            {
+                positives++;
+                if (reward >= threshold) truePositives++;
+            }
+            else
+            {
+                negatives++;
+                if (reward < threshold) trueNegatives++;
+            }
+        }
+        if (positives == 0 || negatives == 0)
+            throw new ArgumentException($"A balanced accuracy needs rows of both classes; found {positives} true and {negatives} false.", nameof(scores));
+        return 0.5 * ((double)truePositives / positives + (double)trueNegatives / negatives);
+    }
+
     private static DataViewSchema.Column FindColumn(IHost host, DataViewSchema schema, string name, DataViewType expected, string role)
     {
         var column = schema.GetColumnOrNull(name);

@@ -18,6 +18,7 @@ internal static class CliApp
         LocomotionCommand.Create(),
         ImagesCommand.Create(),
         ScoreCommand.Create(),
+        DistillCommand.Create(),
         SampleCommand.Create(),
     };
 

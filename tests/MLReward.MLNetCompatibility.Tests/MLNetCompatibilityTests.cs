@@ -16,8 +16,9 @@ public class MLNetCompatibilityTests(ITestOutputHelper output)
     /// <summary>The Microsoft.ML versions the packages' dependency range was checked on.</summary>
     public static TheoryData<string> Versions => new() { "5.0.1", "6.0.0" };
 
-    /// <summary>The NuGet packages that hold ML.NET's assemblies (Microsoft.ML depends on the other two).</summary>
-    private static readonly string[] Packages = ["microsoft.ml", "microsoft.ml.dataview", "microsoft.ml.cpumath"];
+    /// <summary>The NuGet packages that hold ML.NET's assemblies (Microsoft.ML depends on the other two; reward distillation's
+    /// learners are FastTree and LightGbm).</summary>
+    private static readonly string[] Packages = ["microsoft.ml", "microsoft.ml.dataview", "microsoft.ml.cpumath", "microsoft.ml.fasttree", "microsoft.ml.lightgbm"];
 
     /// <summary>The packed libraries, as built beside this test.</summary>
     private static readonly string[] Libraries =

@@ -28,39 +28,13 @@ public static class TrajectoryScoring
         var model = SafeModelSave.Load(ml, modelPath, out _);   // names the file when it is not a readable model
         try
         {
-            var reward = model as RelativeRewardTransformer
-                ?? (model as IEnumerable<ITransformer>)?.OfType<RelativeRewardTransformer>().LastOrDefault()
-                ?? throw new InvalidDataException($"'{modelPath}' holds no relative reward (found {model.GetType().Name}).");
+            var reward = FindReward(model, modelPath);
             var shape = reward.Shape;
-            if (shape.Kind != SampleShapeKind.Trajectory)
-                throw new InvalidDataException($"'{modelPath}' scores {shape}; scoring transitions needs a trajectory reward.");
-            var header = ReadHeader(csvPath);
-            int episodeIndex = Array.IndexOf(header, episodeColumn);
-            if (episodeIndex < 0)
-                throw new InvalidDataException($"'{csvPath}' has no episode column '{episodeColumn}' (columns: {string.Join(", ", header)}); name it with --episode-column.");
-            var features = featureColumns?.ToArray() ?? header.Where((_, i) => i != episodeIndex).ToArray();
-            foreach (var f in features)
-                if (Array.IndexOf(header, f) < 0)
-                    throw new InvalidDataException($"'{csvPath}' has no feature column '{f}' (columns: {string.Join(", ", header)}).");
-            if (features.Length != shape.TransitionDimension)
-                throw new InvalidDataException($"'{modelPath}' reads {shape.TransitionDimension} values per step, but '{csvPath}' gives {features.Length} " +
-                    $"feature columns ({string.Join(", ", features)}); name the right ones with --features.");
-
-            var columns = new List<TextLoader.Column> { new("__Episode", DataKind.String, episodeIndex) };
-            columns.AddRange(features.Select((f, k) => new TextLoader.Column($"__Feature{k}", DataKind.Single, Array.IndexOf(header, f))));
-            var transitions = ml.Data.LoadFromTextFile(csvPath, columns.ToArray(), separatorChar: ',', hasHeader: true, allowQuoting: true);
-            var windows = ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
-            {
-                EpisodeColumnName = "__Episode",
-                FeatureColumnNames = features.Select((_, k) => $"__Feature{k}").ToArray(),
-                OutputColumnName = reward.FeatureColumnName,
-                Horizon = shape.Horizon,
-                Stride = stride,
-            }).Fit(transitions).Transform(transitions);
+            var windows = ReadWindows(ml, reward, modelPath, csvPath, episodeColumn, featureColumns, stride);
             var scored = reward.Transform(windows);
             var result = new List<WindowReward>();
-            using var cursor = scored.GetRowCursor(scored.Schema.Where(c => c.Name is "__Episode" or "StartStep" || c.Name == reward.OutputColumnName));
-            var episode = cursor.GetGetter<ReadOnlyMemory<char>>(scored.Schema["__Episode"]);
+            using var cursor = scored.GetRowCursor(scored.Schema.Where(c => c.Name is EpisodeColumnName or "StartStep" || c.Name == reward.OutputColumnName));
+            var episode = cursor.GetGetter<ReadOnlyMemory<char>>(scored.Schema[EpisodeColumnName]);
             var start = cursor.GetGetter<int>(scored.Schema["StartStep"]);
             var value = cursor.GetGetter<float>(scored.Schema[reward.OutputColumnName]);
             ReadOnlyMemory<char> e = default;
@@ -85,6 +59,63 @@ public static class TrajectoryScoring
         {
             (model as IDisposable)?.Dispose();
         }
+    }
+
+    /// <summary>The episode column of <see cref="ReadWindows"/>' windows (text, the file's episode ids).</summary>
+    public const string EpisodeColumnName = "__Episode";
+
+    /// <summary>The trajectory reward <paramref name="model"/> holds: the model itself, or the last reward of a chain.</summary>
+    /// <exception cref="InvalidDataException">The model holds no trajectory reward.</exception>
+    public static RelativeRewardTransformer FindReward(ITransformer model, string modelPath)
+    {
+        var reward = model as RelativeRewardTransformer
+            ?? (model as IEnumerable<ITransformer>)?.OfType<RelativeRewardTransformer>().LastOrDefault()
+            ?? throw new InvalidDataException($"'{modelPath}' holds no relative reward (found {model.GetType().Name}).");
+        if (reward.Shape.Kind != SampleShapeKind.Trajectory)
+            throw new InvalidDataException($"'{modelPath}' scores {reward.Shape}; scoring transitions needs a trajectory reward.");
+        return reward;
+    }
+
+    /// <summary>
+    /// The windows <paramref name="reward"/> scores, cut from the transitions of <paramref name="csvPath"/> (lazily): the
+    /// episode (<see cref="EpisodeColumnName"/>), <c>StartStep</c>, the reward's feature column and, when
+    /// <paramref name="labelColumn"/> names a Boolean column of the file (constant over each episode), that label.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The file's columns do not fit the reward.</exception>
+    public static IDataView ReadWindows(MLContext ml, RelativeRewardTransformer reward, string modelPath, string csvPath, string episodeColumn = "Episode",
+        IReadOnlyList<string>? featureColumns = null, int stride = 1, string? labelColumn = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        var shape = reward.Shape;
+        var header = ReadHeader(csvPath);
+        int episodeIndex = Array.IndexOf(header, episodeColumn);
+        if (episodeIndex < 0)
+            throw new InvalidDataException($"'{csvPath}' has no episode column '{episodeColumn}' (columns: {string.Join(", ", header)}); name it with --episode-column.");
+        int labelIndex = labelColumn is null ? -1 : Array.IndexOf(header, labelColumn);
+        if (labelColumn is not null && labelIndex < 0)
+            throw new InvalidDataException($"'{csvPath}' has no label column '{labelColumn}' (columns: {string.Join(", ", header)}).");
+        var features = featureColumns?.ToArray() ?? header.Where((_, i) => i != episodeIndex && i != labelIndex).ToArray();
+        foreach (var f in features)
+            if (Array.IndexOf(header, f) < 0)
+                throw new InvalidDataException($"'{csvPath}' has no feature column '{f}' (columns: {string.Join(", ", header)}).");
+        if (features.Length != shape.TransitionDimension)
+            throw new InvalidDataException($"'{modelPath}' reads {shape.TransitionDimension} values per step, but '{csvPath}' gives {features.Length} " +
+                $"feature columns ({string.Join(", ", features)}); name the right ones with --features.");
+
+        var columns = new List<TextLoader.Column> { new(EpisodeColumnName, DataKind.String, episodeIndex) };
+        columns.AddRange(features.Select((f, k) => new TextLoader.Column($"__Feature{k}", DataKind.Single, Array.IndexOf(header, f))));
+        if (labelColumn is not null)
+            columns.Add(new TextLoader.Column(labelColumn, DataKind.Boolean, labelIndex));
+        var transitions = ml.Data.LoadFromTextFile(csvPath, columns.ToArray(), separatorChar: ',', hasHeader: true, allowQuoting: true);
+        return ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            EpisodeColumnName = EpisodeColumnName,
+            FeatureColumnNames = features.Select((_, k) => $"__Feature{k}").ToArray(),
+            OutputColumnName = reward.FeatureColumnName,
+            Horizon = shape.Horizon,
+            Stride = stride,
+            LabelColumnName = labelColumn,
+        }).Fit(transitions).Transform(transitions);
     }
 
     /// <summary>The window rewards summed per episode, in the order episodes first appear.</summary>
