@@ -26,11 +26,13 @@ internal static class DistillCommand
         var seed = new Option<int>("--seed") { Description = "Seeds the split and the learner.", DefaultValueFactory = _ => 0 };
         model.MustExist();
         data.MustExist();
+        var device = DeviceOption.Create();
         var command = new Command("distill", "Distil a saved trajectory reward into ML.NET trees (no libtorch needed to score), optionally exported to ONNX.")
-            { model, data, output, onnx, learner, label, episode, features, stride, testFraction, seed };
+            { model, data, output, onnx, learner, label, episode, features, stride, testFraction, seed, device };
         command.SetAction((result, cancellationToken) =>
         {
             var ml = new MLContext(seed: 0);
+            ExperimentDevice.Apply(ml, UsageException.Check(() => DeviceOption.Read(result, device)));
             string modelPath = result.GetValue(model)!.FullName;
             string outPath = result.GetValue(output)!.FullName;
             string? onnxPath = result.GetValue(onnx)?.FullName;

@@ -27,9 +27,10 @@ internal static class ImagesCommand
         preset.AcceptOnlyFromAmong([.. ImagesSettings.PresetNames]);
         var output = new Option<DirectoryInfo?>("--out") { Description = "Output folder (default ./runs/images-<dataset>)." };
         var data = new Option<DirectoryInfo?>("--data") { Description = "Data cache folder (default $MLREWARD_DATA, else $XDG_CACHE_HOME/mlreward, else ~/.cache/mlreward)." };
+        var device = DeviceOption.Create();
         var command = new Command("images", "Extract a reward from a diffusion model of all images and one of the safe classes; score held-out images and steer sampling away from the unsafe classes.")
         {
-            dataset, unsafeClasses, preset, output, data,
+            dataset, unsafeClasses, preset, output, data, device,
         };
         command.SetAction((result, token) =>
         {
@@ -45,7 +46,7 @@ internal static class ImagesCommand
             // The classes are known once the data are loaded; the experiment checks --unsafe against them.
             var experiment = UsageException.Check(() => new ImagesExperiment(images, unsafeSet, settings, new ImagesRunOptions
             {
-                OutputDirectory = outDir, Log = Console.WriteLine, CancellationToken = token,
+                OutputDirectory = outDir, Log = Console.WriteLine, CancellationToken = token, Device = DeviceOption.Read(result, device),
             }));
             Console.WriteLine($"{images.Images.Length} images of {images.ClassNames.Count} classes; unsafe: {string.Join(", ", unsafeSet.Select(c => $"{c} {images.ClassNames[c]}"))}");
             var report = experiment.Run();

@@ -49,9 +49,10 @@ internal static class LocomotionCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
 
+        var device = DeviceOption.Create();
         var command = new Command("locomotion", "Regenerate base and expert data from saved SAC policies, train base and expert diffusion planners and the relative reward, then compare the unsteered and the reward-steered planner with the expert policy (report.json, report.md, returns.png).")
         {
-            env, preset, output, scale, stopGrad, sweep, episodes, policies, cache, noCache, models, seed, threads, set,
+            env, preset, output, scale, stopGrad, sweep, episodes, policies, cache, noCache, models, seed, threads, set, device,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -82,6 +83,7 @@ internal static class LocomotionCommand
                     CacheDirectory = cacheDir,
                     ModelsDirectory = result.GetValue(models)?.FullName,
                     Observer = new ConsoleObserver(),
+                    Device = DeviceOption.Read(result, device),
                 });
                 return (experiment, settings, outDir, cacheDir);
             });

@@ -72,9 +72,10 @@ internal static class Maze2DCommand
             Arity = ArgumentArity.ZeroOrMore,
         };
 
+        var device = DeviceOption.Create();
         var command = new Command("maze2d", "Train a base diffusion model on random Maze2D navigation, an expert model per goal, extract the relative reward per goal, and write heat maps (heatmap-<goal>.png), report.json and report.md.")
         {
-            maze, layout, goal, goals, preset, output, cache, noCache, models, threads, parallel, seed, set,
+            maze, layout, goal, goals, preset, output, cache, noCache, models, threads, parallel, seed, set, device,
         };
         command.SetAction(async (result, cancellationToken) =>
         {
@@ -101,6 +102,7 @@ internal static class Maze2DCommand
                     ModelsDirectory = result.GetValue(models)?.FullName,
                     Threads = threadCount,
                     Parallel = Math.Min(parallelCount, goalList.Count),
+                    Device = DeviceOption.Read(result, device),
                 });
                 return (experiment, mazeLayout, goalList, settings, outDir, cacheDir, threadCount, parallelCount);
             });

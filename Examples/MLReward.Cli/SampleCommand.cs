@@ -28,11 +28,12 @@ internal static class SampleCommand
         var png = new Option<FileInfo?>("--png") { Description = "With --maze or --layout: the picture (default: samples.png beside --out, else in the current folder)." };
         model.MustExist();
         layoutFile.MustExist();
-        var command = new Command("sample", "Draw samples from a saved guided sampler.") { model, count, scale, steps, seed, condition, output, maze, layoutFile, png };
+        var device = DeviceOption.Create();
+        var command = new Command("sample", "Draw samples from a saved guided sampler.") { model, count, scale, steps, seed, condition, output, maze, layoutFile, png, device };
         command.SetAction(result =>
         {
             var outFile = result.GetValue(output);
-            var (n, known, layout) = UsageException.Check(() =>
+            var (n, known, layout, deviceName) = UsageException.Check(() =>
             {
                 int n = result.GetValue(count);
                 if (n < 1)
@@ -42,7 +43,7 @@ internal static class SampleCommand
                 var known = (result.GetValue(condition) ?? []).Select(ParseCondition).ToList();
                 var layout = result.GetValue(layoutFile) is { } file ? Maze2DCommand.LoadLayout(file.FullName, "--layout")
                     : result.GetValue(maze) is { } mazeName ? MazeLayout.FromName(mazeName) : null;
-                return (n, known, layout);
+                return (n, known, layout, DeviceOption.Read(result, device));
             });
             string? picture = layout is null ? null : result.GetValue(png)?.FullName ?? Path.Combine(outFile?.DirectoryName ?? ".", "samples.png");
             if (outFile is not null)
@@ -51,6 +52,7 @@ internal static class SampleCommand
                 OutputPaths.PrepareFile(picture, "--png");
 
             var ml = new MLContext(seed: 0);
+            ExperimentDevice.Apply(ml, deviceName);
             using var sampler = SavedSampler.Load(ml, result.GetValue(model)!.FullName);
             double usedScale = result.GetValue(scale) ?? sampler.Guidance.Scale;
             int? samplingSteps = result.GetValue(steps);

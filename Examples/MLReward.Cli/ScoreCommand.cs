@@ -22,10 +22,12 @@ internal static class ScoreCommand
         model.MustExist();
         data.MustExist();
         images.MustExist();
-        var command = new Command("score", "Score transitions (a CSV) or image files with a saved reward.") { model, data, images, episode, features, stride, output };
+        var device = DeviceOption.Create();
+        var command = new Command("score", "Score transitions (a CSV) or image files with a saved reward.") { model, data, images, episode, features, stride, output, device };
         command.SetAction((result, cancellationToken) =>
         {
             var ml = new MLContext(seed: 0);
+            ExperimentDevice.Apply(ml, UsageException.Check(() => DeviceOption.Read(result, device)));
             string modelPath = result.GetValue(model)!.FullName;
             var outFile = result.GetValue(output);
             if ((result.GetValue(data) is null) == (result.GetValue(images) is null))

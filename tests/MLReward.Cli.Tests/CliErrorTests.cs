@@ -30,6 +30,8 @@ public sealed class CliErrorTests : IDisposable
     [InlineData("score|--model|/nonexistent/reward.zip|--data|/nonexistent/t.csv", "mlreward: error: --model: file '/nonexistent/reward.zip' does not exist; --data: file '/nonexistent/t.csv' does not exist (see 'mlreward score --help')")]
     [InlineData("maze2d|--goal|2,1", "mlreward: error: --goal 2,1 is not a free position of maze 'umaze' (free cells: 1,1 1,2 1,3 2,3 3,1 3,2 3,3).")]
     [InlineData("maze2d|--threads|0", "mlreward: error: --threads must be at least 1; got 0.")]
+    [InlineData("maze2d|--device|tpu", "mlreward: error: --device: 'tpu' is not a device: use \"cpu\", \"cuda\" or \"cuda:N\" (N = 0, 1, ...).")]
+    [InlineData("locomotion|--preset|quick|--device|cuda:1", "mlreward: error: --device cuda:1: ")]
     [InlineData("locomotion|--set|Nope=1", "mlreward: error: Unknown setting 'Nope'. Settings: ")]
     [InlineData("locomotion|--sweep|1@x", "mlreward: error: --sweep item '1@x' is not SCALE or SCALE@T_STOPGRAD.")]
     [InlineData("images|--unsafe|5,x", "mlreward: error: --unsafe: 'x' is not a class number (e.g. --unsafe 5,7,9).")]

@@ -79,7 +79,7 @@ public class Maze2DQuickRunTests
             var layout = MazeLayout.Load(layoutPath);
             string output = Path.Combine(root, "out");
             var goals = new[] { layout.FreeCells[0], layout.FreeCells[^1] };
-            var args = new List<string> { "maze2d", "--layout", layoutPath, "--preset", "quick", "--out", output, "--cache", Path.Combine(root, "cache"), "--parallel", "2" };
+            var args = new List<string> { "maze2d", "--layout", layoutPath, "--preset", "quick", "--out", output, "--cache", Path.Combine(root, "cache"), "--parallel", "2", "--device", "cpu" };
             foreach (var g in goals)
                 args.AddRange(["--goal", $"{g.I},{g.J}"]);
             // A damaged cache entry for the base model (garbage under the right name and key): the run says so and retrains.

@@ -14,6 +14,9 @@ public sealed class ImagesRunOptions
     public Action<string>? Log { get; init; }
     /// <summary>Cancels the run between stages and inside training.</summary>
     public CancellationToken CancellationToken { get; init; }
+    /// <summary>The device the models train and sample on ("cpu", "cuda" or "cuda:N", see <see cref="ExperimentDevice"/>);
+    /// null = the CPU.</summary>
+    public string? Device { get; init; }
 }
 
 /// <summary>One image as a row: its pixels (raw, in [0, 1]), whether its class is safe, and its class.</summary>
@@ -62,6 +65,7 @@ public sealed class ImagesExperiment
         _settings = settings;
         _run = run;
         _ml = new MLContext(seed: settings.Seed);
+        ExperimentDevice.Apply(_ml, run.Device);
     }
 
     /// <summary>The sample shape: one channel, the (downsampled) side.</summary>

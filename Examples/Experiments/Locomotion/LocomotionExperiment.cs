@@ -23,6 +23,10 @@ public sealed record LocomotionRunOptions
 
     /// <summary>Receives the stages' progress and lines of information.</summary>
     public IExperimentObserver? Observer { get; init; }
+
+    /// <summary>The device the models train and plan on ("cpu", "cuda" or "cuda:N", see <see cref="ExperimentDevice"/>);
+    /// null = the CPU.</summary>
+    public string? Device { get; init; }
 }
 
 /// <summary>

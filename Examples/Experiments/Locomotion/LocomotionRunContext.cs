@@ -17,6 +17,7 @@ internal sealed class LocomotionRunContext
         Settings = settings;
         Ml = new MLContext(settings.Seed);
         Ml.Log += (_, _) => { };
+        ExperimentDevice.Apply(Ml, options.Device);
         Seeds = new SeedStreams(settings.Seed);
         Observer = options.Observer ?? NullObserver.Instance;
         Stores = new RunModelStores(Ml, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory, Observer.Message);

@@ -21,6 +21,10 @@ public sealed record Maze2DRunOptions
     /// <summary>torch intra-op threads (process-wide). Default 1.</summary>
     public int Threads { get; init; } = 1;
 
+    /// <summary>The device every model trains and runs on ("cpu", "cuda" or "cuda:N", see <see cref="ExperimentDevice"/>);
+    /// null = the CPU.</summary>
+    public string? Device { get; init; }
+
     /// <summary>Goals processed at the same time by the <see cref="IGoalRunner"/> given to <see cref="Maze2DExperiment.Run"/>
     /// (worker processes in the mlreward command). With a goal runner the base model, which trains alone before them, uses
     /// <see cref="Threads"/> x Parallel threads. Default 1. Goals never run on concurrent threads of one
@@ -99,6 +103,7 @@ public sealed class Maze2DExperiment
         CacheDirectory = cacheDirectory ?? _run.CacheDirectory,
         ModelsDirectory = _run.ModelsDirectory,
         Threads = _run.Threads,
+        Device = _run.Device,
     };
 
     /// <summary>Rebuilds an experiment from a job (in a worker).</summary>
@@ -112,6 +117,7 @@ public sealed class Maze2DExperiment
             CacheDirectory = job.CacheDirectory,
             ModelsDirectory = job.ModelsDirectory,
             Threads = job.Threads,
+            Device = job.Device,
         });
     }
 
@@ -202,7 +208,7 @@ public sealed class Maze2DExperiment
     }
 
     private Maze2DRunContext Context(Maze2DRunOptions options, CancellationToken cancellationToken, IExperimentObserver? observer) =>
-        new(_layout, _settings, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory, cancellationToken, observer is null ? null : observer.Message);
+        new(_layout, _settings, options.OutputDirectory, options.CacheDirectory, options.ModelsDirectory, cancellationToken, observer is null ? null : observer.Message, options.Device);
 
     private static List<ModelFile> BaseModelFiles(Maze2DRunContext run, BaseModels bases)
     {
@@ -348,6 +354,9 @@ public sealed record Maze2DJob
 
     /// <summary>torch intra-op threads.</summary>
     public int Threads { get; init; } = 1;
+
+    /// <summary>The device (see <see cref="Maze2DRunOptions.Device"/>).</summary>
+    public string? Device { get; init; }
 
     /// <summary>Serialises with <see cref="Maze2DReport.JsonOptions"/>.</summary>
     public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, Maze2DReport.JsonOptions);

@@ -12,12 +12,13 @@ namespace MLReward.Experiments.Maze2D;
 internal sealed class Maze2DRunContext
 {
     public Maze2DRunContext(MazeLayout layout, Maze2DSettings settings, string outputDirectory, string? cacheDirectory, string? modelsDirectory,
-        CancellationToken cancellationToken, Action<string>? warn = null)
+        CancellationToken cancellationToken, Action<string>? warn = null, string? device = null)
     {
         Layout = layout;
         Settings = settings;
         Ml = new MLContext(settings.Seed);
         Ml.Log += (_, _) => { };
+        ExperimentDevice.Apply(Ml, device);
         Seeds = new SeedStreams(settings.Seed);
         Stores = new RunModelStores(Ml, outputDirectory, cacheDirectory, modelsDirectory, warn);
         CancellationToken = cancellationToken;
