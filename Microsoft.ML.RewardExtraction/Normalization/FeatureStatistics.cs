@@ -48,7 +48,7 @@ internal sealed class FeatureStatistics
         int features = _min.Length;
         for (int i = 0; i < samples.Length;)
         {
-            // Every feature has received the same number of values so far: the count is shared.
+            // One transition (or one image) per round: every feature has received as many values, so they share the count.
             long seen = _values;
             for (int f = 0; f < features; f++, i += _block)
             {
@@ -69,8 +69,8 @@ internal sealed class FeatureStatistics
                 _squares[f] = squares;
             }
             _values = seen + _block;
-            Samples++;
         }
+        Samples += samples.Length / _shape.Length;
     }
 
     /// <summary>The minimum per feature.</summary>
