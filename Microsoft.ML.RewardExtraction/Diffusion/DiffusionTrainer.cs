@@ -7,11 +7,12 @@ namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
 /// Trains a <see cref="DiffusionModel"/>'s denoiser (docs/METHOD.md section 2): per step a batch of normalised samples drawn
-/// uniformly with replacement, t uniform in {0..T-1}, x_t = q_sample(x0, t, eps), L2 between the network output and
+/// uniformly with replacement from the rows <see cref="TrainingSamples"/> holds (all of them, unless the data stream
+/// through a bounded buffer), t uniform in {0..T-1}, x_t = q_sample(x0, t, eps), L2 between the network output and
 /// the target (x0 or eps), Adam on an online copy of the network, and Diffuser's EMA rule into the model's own
 /// denoiser, which therefore holds the EMA weights afterwards. All randomness (batch indices, t, noise) comes from one
 /// <see cref="torch.Generator"/> seeded with <see cref="OptimizationOptions.Seed"/>, drawn in a fixed order, so a
-/// run is reproducible bit for bit and a checkpoint resumes exactly.
+/// run is reproducible bit for bit and a checkpoint of data held in memory resumes exactly.
 /// </summary>
 public sealed class DiffusionTrainer
 {
