@@ -78,16 +78,16 @@ public sealed class LazyTrajectoryView(long rowCount, long invalidRow = -1) : ID
     private readonly long _invalidRow = invalidRow;
 }
 
-public class StreamingTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
+public class StreamingTrainingTests
 {
     private const int Rows = 300;
 
-    private readonly bool _oneThread = UseOneThread();
+    private readonly Xunit.Abstractions.ITestOutputHelper _output;
 
-    private static bool UseOneThread()
+    public StreamingTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         Synthetic.UseOneThread();
-        return true;
+        _output = output;
     }
 
     private static bool SameWeights(nn.Module a, nn.Module b)
@@ -209,7 +209,7 @@ public class StreamingTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         long before = GC.GetAllocatedBytesForCurrentThread();
         using var baseModel = rx.DiffusionModel(options).Fit(view);
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        output.WriteLine($"diffusion fit: {allocated} bytes allocated, {view.RowsRead} rows read");
+        _output.WriteLine($"diffusion fit: {allocated} bytes allocated, {view.RowsRead} rows read");
         Assert.True(allocated < bounded, $"{allocated} bytes allocated");
         // One streaming pass for the normaliser; the buffer then read its fill, one row ahead, and one row per drawn row.
         Assert.InRange(view.RowsRead - rows, buffer, buffer + 1 + steps * options.BatchSize);
@@ -228,7 +228,7 @@ public class StreamingTrainingTests(Xunit.Abstractions.ITestOutputHelper output)
         before = GC.GetAllocatedBytesForCurrentThread();
         using var reward = rx.RelativeReward(baseModel, expert, rewardOptions).Fit(rewardView);
         allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        output.WriteLine($"reward fit: {allocated} bytes allocated, {rewardView.RowsRead} rows read");
+        _output.WriteLine($"reward fit: {allocated} bytes allocated, {rewardView.RowsRead} rows read");
         Assert.True(allocated < bounded, $"{allocated} bytes allocated");
         Assert.InRange(rewardView.RowsRead, buffer, buffer + 1 + 3 * 256);
         Assert.Contains(log, l => l.Contains($"more samples than the buffer holds streamed through a shuffle buffer of {buffer}"));
