@@ -144,10 +144,9 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
             using var reporter = new TrainingReporter(_host, "Training diffusion model", o.Progress);
             using (var scope = torch.NewDisposeScope())
             {
-                var raw = TrainingRows.Read(_host, input, o.FeatureColumnName, shape, o.InvalidValues, out long skipped);
-                if (skipped > 0)
-                    reporter.Channel.Warning($"Left {skipped} rows holding NaN or infinity in column '{o.FeatureColumnName}' out of training.");
-                var normalizer = (o.NormalizeLike ?? o.InitialModel)?.Model.Normalizer ?? Normalizer.Fit(o.Normalization, shape, raw);
+                using var data = TrainingData.Open(_host, input, o, shape);
+                var normalizer = (o.NormalizeLike ?? o.InitialModel)?.Model.Normalizer ?? data.FitNormalizer(o.Normalization);
+                data.ReportSkipped(reporter.Channel);
                 model = DiffusionModel.Create(new DiffusionModelOptions
                 {
                     Shape = shape,
@@ -168,11 +167,12 @@ public sealed class DiffusionModelTrainer : IEstimator<DiffusionModelTransformer
                 }, normalizer, device);
                 if (o.InitialModel is not null)
                     CopyWeights(o.InitialModel.Model, model);
-                var normalized = normalizer.Normalize(raw);
-                reporter.Channel.Info($"Training a diffusion model on {normalized.shape[0]} samples of {shape} on {ComputeDevice.Describe(device)}: T = {o.DiffusionSteps}, {o.TrainingSteps} steps of {o.BatchSize}.");
+                data.Samples.Normalizer = normalizer;
+                reporter.Channel.Info($"Training a diffusion model on {data.Describe()} of {shape} on {ComputeDevice.Describe(device)}: T = {o.DiffusionSteps}, {o.TrainingSteps} steps of {o.BatchSize}.");
                 var condition = o.ConditionMask is null ? null
                     : new InpaintingCondition(torch.zeros(shape.BatchShape(1)), torch.tensor(o.ConditionMask).reshape(shape.BatchShape(1)));
-                new DiffusionTrainer(o.ToTrainingOptions(_seed)).Train(model, normalized, reporter, o.CancellationToken, condition);
+                new DiffusionTrainer(o.ToTrainingOptions(_seed)).Train(model, data.Samples, reporter, o.CancellationToken, condition);
+                data.ReportSkipped(reporter.Channel);
             }
             NativeHeap.ReturnFreedMemory();
             return new DiffusionModelTransformer(_host, model, o.FeatureColumnName, o.OutputColumnName, o.ScoringBatchSize,

@@ -212,13 +212,13 @@ public sealed class RelativeRewardTrainer : IEstimator<RelativeRewardTransformer
             using var reporter = new TrainingReporter(_host, "Extracting the relative reward", o.Progress);
             using (var scope = torch.NewDisposeScope())
             {
-                var raw = TrainingRows.Read(_host, input, o.FeatureColumnName, shape, o.InvalidValues, out long skipped);
-                if (skipped > 0)
-                    reporter.Channel.Warning($"Left {skipped} rows holding NaN or infinity in column '{o.FeatureColumnName}' out of training.");
-                var normalized = baseModel.Normalizer.Normalize(raw);
+                using var data = TrainingData.Open(_host, input, o, shape);
+                data.ReportSkipped(reporter.Channel);
+                data.Samples.Normalizer = baseModel.Normalizer;
                 var network = TorchRandom.Initialize(_training.Seed, () => CreateNetwork(shape));
-                reporter.Channel.Info($"Extracting a relative reward ({network.ArchitectureName}) from {normalized.shape[0]} samples of {shape}: {o.TrainingSteps} steps of {o.BatchSize}.");
-                reward = new RewardTrainer(_training).Train(baseModel, _expert.Model, network, normalized, reporter, o.CancellationToken, o.ReferenceModel?.Model);
+                reporter.Channel.Info($"Extracting a relative reward ({network.ArchitectureName}) from {data.Describe()} of {shape}: {o.TrainingSteps} steps of {o.BatchSize}.");
+                reward = new RewardTrainer(_training).Train(baseModel, _expert.Model, network, data.Samples, reporter, o.CancellationToken, o.ReferenceModel?.Model);
+                data.ReportSkipped(reporter.Channel);
             }
             NativeHeap.ReturnFreedMemory();
             return new RelativeRewardTransformer(_host, reward, baseModel.Normalizer, o.FeatureColumnName, o.OutputColumnName,

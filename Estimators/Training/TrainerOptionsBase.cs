@@ -4,8 +4,8 @@ namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
 /// The settings every MLReward trainer shares: the columns, the optimisation (the estimator-side view of
-/// <see cref="OptimizationOptions"/>, validated by it when the estimator is built), invalid rows, scoring batch,
-/// progress and cancellation.
+/// <see cref="OptimizationOptions"/>, validated by it when the estimator is built), invalid rows, the shuffle buffer,
+/// scoring batch, progress and cancellation.
 /// </summary>
 public abstract class TrainerOptionsBase
 {
@@ -67,6 +67,12 @@ public abstract class TrainerOptionsBase
     /// <summary>What training and scoring do with rows holding NaN or infinity. Default <see cref="InvalidRowHandling.Error"/>.</summary>
     public InvalidRowHandling InvalidValues { get; set; } = InvalidRowHandling.Error;
 
+    /// <summary>The most training rows held in memory at once. Default 65,536 (<see cref="TrainingSamples.DefaultBufferSize"/>).
+    /// Data with no more rows are read once and trained on as a whole; larger data stream through a shuffle buffer of this
+    /// many rows (each row drawn into a batch is replaced by the next one read, the data being read again from the start at
+    /// their end), so memory stays bounded and each row is used about once per pass. At least 1.</summary>
+    public int ShuffleBufferSize { get; set; } = TrainingSamples.DefaultBufferSize;
+
     /// <summary>Rows read ahead and scored per forward by the fitted transformer.</summary>
     public int ScoringBatchSize { get; set; }
 
@@ -103,6 +109,7 @@ public abstract class TrainerOptionsBase
         host.CheckNonEmpty(FeatureColumnName, nameof(FeatureColumnName));
         host.CheckNonEmpty(OutputColumnName, nameof(OutputColumnName));
         host.CheckUserArg(ScoringBatchSize >= 1, nameof(ScoringBatchSize), "must be at least 1");
+        host.CheckUserArg(ShuffleBufferSize >= 1, nameof(ShuffleBufferSize), "must be at least 1");
         host.CheckUserArg(Enum.IsDefined(InvalidValues), nameof(InvalidValues), "is not a defined InvalidRowHandling");
         if (Device is not null)
         {

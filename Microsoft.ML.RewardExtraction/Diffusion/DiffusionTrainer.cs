@@ -7,11 +7,12 @@ namespace Microsoft.ML.RewardExtraction;
 
 /// <summary>
 /// Trains a <see cref="DiffusionModel"/>'s denoiser (docs/METHOD.md section 2): per step a batch of normalised samples drawn
-/// uniformly with replacement, t uniform in {0..T-1}, x_t = q_sample(x0, t, eps), L2 between the network output and
+/// uniformly with replacement from the rows <see cref="TrainingSamples"/> holds (all of them, unless the data stream
+/// through a bounded buffer), t uniform in {0..T-1}, x_t = q_sample(x0, t, eps), L2 between the network output and
 /// the target (x0 or eps), Adam on an online copy of the network, and Diffuser's EMA rule into the model's own
 /// denoiser, which therefore holds the EMA weights afterwards. All randomness (batch indices, t, noise) comes from one
 /// <see cref="torch.Generator"/> seeded with <see cref="OptimizationOptions.Seed"/>, drawn in a fixed order, so a
-/// run is reproducible bit for bit and a checkpoint resumes exactly.
+/// run is reproducible bit for bit and a checkpoint of data held in memory resumes exactly.
 /// </summary>
 public sealed class DiffusionTrainer
 {
@@ -36,7 +37,7 @@ public sealed class DiffusionTrainer
     /// <param name="normalizer">How the data are mapped to the model's space. Default limits to [-1, 1] (Diffuser's).</param>
     /// <param name="progress">Receives one report per step.</param>
     /// <param name="cancellationToken">Checked before every step.</param>
-    /// <param name="condition">A template whose mask marks entries known at sampling time (see <see cref="Train"/>).</param>
+    /// <param name="condition">A template whose mask marks entries known at sampling time (see <see cref="Train(DiffusionModel, Tensor, IProgress{TrainingProgress}?, CancellationToken, InpaintingCondition?)"/>).</param>
     public DiffusionModel Fit(DiffusionModelOptions modelOptions, Tensor rawData, NormalizerKind normalizer = NormalizerKind.Limits,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, InpaintingCondition? condition = null)
     {
@@ -83,14 +84,38 @@ public sealed class DiffusionTrainer
         var device = model.Diffusion.Device;
         if (normalizedData.device_type != DeviceType.CPU && !ComputeDevice.Same(normalizedData.device, device))
             throw new ArgumentException($"The training data are on {normalizedData.device} but the model is on {device}; pass them on the CPU or on the model's device.", nameof(normalizedData));
+        using var scope = NewDisposeScope();
+        var data = normalizedData.dtype == ScalarType.Float32 ? normalizedData : normalizedData.to(ScalarType.Float32);
+        using var samples = TrainingSamples.InMemory(model.Shape, data);
+        return Train(model, samples, progress, cancellationToken, condition);
+    }
+
+    /// <summary>
+    /// Trains <paramref name="model"/> in place on <paramref name="samples"/>, which may stream data larger than memory through
+    /// a bounded buffer (<see cref="TrainingSamples.Load"/>); with all the data held, the same as <see cref="Train(DiffusionModel, Tensor, IProgress{TrainingProgress}?, CancellationToken, InpaintingCondition?)"/>
+    /// on them, bit for bit. A checkpoint of a streamed run resumes with the stream read from its start again, so it continues
+    /// the same objective but not the same batches.
+    /// </summary>
+    /// <param name="model">The model (see the tensor overload).</param>
+    /// <param name="samples">The training samples; their batches (after <see cref="TrainingSamples.Normalizer"/>) must lie in the
+    /// model's normalised space.</param>
+    /// <param name="progress">Receives one report per step.</param>
+    /// <param name="cancellationToken">Checked before every step (see the tensor overload).</param>
+    /// <param name="condition">Conditioning by inpainting (see the tensor overload).</param>
+    public DiffusionTrainingResult Train(DiffusionModel model, TrainingSamples samples, IProgress<TrainingProgress>? progress = null,
+        CancellationToken cancellationToken = default, InpaintingCondition? condition = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(samples);
+        if (!samples.Shape.Equals(model.Shape))
+            throw new ArgumentException($"The training samples have shape {samples.Shape} but the model samples {model.Shape}.", nameof(samples));
+        var device = model.Diffusion.Device;
         var mask = ConditionMask(model.Shape, condition)?.to(device);
         var options = _options;
         if (options.LossWeights is { } lossWeights && lossWeights.Length != model.Shape.Length)
             throw new ArgumentException($"{nameof(DiffusionTrainingOptions.LossWeights)} has {lossWeights.Length} entries but a sample of shape {model.Shape} has {model.Shape.Length}.", nameof(model));
         var networkOptions = DenoiserOptions.From(model.Denoiser);
         using var outer = NewDisposeScope();
-        var data = normalizedData.dtype == ScalarType.Float32 ? normalizedData : normalizedData.to(ScalarType.Float32);
-        long count = data.shape[0];
         using var online = TorchRandom.Initialize(options.Seed, () => networkOptions.Create(model.Shape));
         if (device.type != DeviceType.CPU)
             online.to(device);
@@ -104,10 +129,11 @@ public sealed class DiffusionTrainer
         {
             // Fixed draw order: batch indices, steps, noise; drawn on the CPU generator on every device, so a seed gives
             // the same batches everywhere.
-            var index = randint(0, count, new long[] { options.BatchSize }, ScalarType.Int64, CPU, generator: generator);
+            var start0 = samples.Draw(options.BatchSize, generator);
             var t = randint(0, diffusion.Steps, new long[] { options.BatchSize }, ScalarType.Int64, CPU, generator: generator);
             var noise = randn(batchShape, ScalarType.Float32, CPU, generator: generator);
-            var start0 = data.index_select(0, data.device_type == DeviceType.CPU ? index : index.to(data.device));
+            if (start0.dtype != ScalarType.Float32)
+                start0 = start0.to(ScalarType.Float32);
             if (!onCpu)
             {
                 start0 = start0.to(device);
@@ -124,7 +150,7 @@ public sealed class DiffusionTrainer
             return weights is null ? F.mse_loss(prediction, target) : prediction.sub(target).pow_(2).mul_(weights).mean();
         }
 
-        var outcome = OptimizationLoop.Run(options, RunDescription(model, networkOptions, count, mask is not null), online, model.Denoiser,
+        var outcome = OptimizationLoop.Run(options, RunDescription(model, networkOptions, samples.Description, mask is not null), online, model.Denoiser,
             StepLoss, "diffusion", progress, cancellationToken);
         model.Denoiser.eval();
         return new DiffusionTrainingResult(outcome.CompletedSteps, outcome.ResumedFromStep, outcome.AverageLoss, outcome.Elapsed);
@@ -193,10 +219,10 @@ public sealed class DiffusionTrainer
         return string.Create(CultureInfo.InvariantCulture, $"{weights.Length}:{hash:x16}");
     }
 
-    private string RunDescription(DiffusionModel model, DenoiserOptions network, long count, bool conditioned)
+    private string RunDescription(DiffusionModel model, DenoiserOptions network, string samples, bool conditioned)
     {
         var o = _options;
         var c = CultureInfo.InvariantCulture;
-        return string.Create(c, $"diffusion; shape={model.Shape}; schedule={model.Diffusion.Schedule}; target={model.Diffusion.Target}; clip={model.Diffusion.ClipDenoised}; network={network}; samples={count}; batch={o.BatchSize}; lr={o.LearningRate:R}; gradclip={o.GradientClipNorm:R}; ema={o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; seed={o.Seed}; conditioned={conditioned}; weights={WeightsDescription(o.LossWeights)}");
+        return string.Create(c, $"diffusion; shape={model.Shape}; schedule={model.Diffusion.Schedule}; target={model.Diffusion.Target}; clip={model.Diffusion.ClipDenoised}; network={network}; samples={samples}; batch={o.BatchSize}; lr={o.LearningRate:R}; gradclip={o.GradientClipNorm:R}; ema={o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; seed={o.Seed}; conditioned={conditioned}; weights={WeightsDescription(o.LossWeights)}");
     }
 }

@@ -140,20 +140,30 @@ public abstract class AffineNormalizer : Normalizer
         return values;
     }
 
-    /// <summary>Checks the raw data handed to a Fit method and returns the sample count.</summary>
-    private protected static int CheckFitData(SampleShape shape, ReadOnlySpan<float> data)
+    /// <summary>The statistics of raw samples held row-major in <paramref name="data"/>.</summary>
+    /// <exception cref="ArgumentException">No data, a partial sample, or a non-finite value (the message names the sample).</exception>
+    private protected static FeatureStatistics Statistics(SampleShape shape, ReadOnlySpan<float> data)
     {
         ArgumentNullException.ThrowIfNull(shape);
         if (data.Length == 0)
             throw new ArgumentException("A normaliser cannot be fitted on no data.", nameof(data));
-        if (data.Length % shape.Length != 0)
-            throw new ArgumentException($"Expected a whole number of {shape} samples ({shape.Length} floats each); got {data.Length} floats.", nameof(data));
-        for (int i = 0; i < data.Length; i++)
-        {
-            if (!float.IsFinite(data[i]))
-                throw new ArgumentException($"Sample {i / shape.Length} contains a non-finite value ({data[i]}) at position {i % shape.Length}.", nameof(data));
-        }
-        return data.Length / shape.Length;
+        var statistics = new FeatureStatistics(shape);
+        statistics.Add(data);
+        return statistics;
+    }
+
+    /// <summary>The statistics of raw samples read one at a time from <paramref name="samples"/> (one pass).</summary>
+    /// <exception cref="ArgumentException">No data, a partial sample, or a non-finite value (the message names the sample).</exception>
+    private protected static FeatureStatistics Statistics(SampleShape shape, IEnumerable<ReadOnlyMemory<float>> samples)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        ArgumentNullException.ThrowIfNull(samples);
+        var statistics = new FeatureStatistics(shape);
+        foreach (var sample in samples)
+            statistics.Add(sample.Span);
+        if (statistics.Samples == 0)
+            throw new ArgumentException("A normaliser cannot be fitted on no data.", nameof(samples));
+        return statistics;
     }
 
     /// <summary>Copies a [N, ...shape] tensor to a float array after checking its shape.</summary>
@@ -164,56 +174,5 @@ public abstract class AffineNormalizer : Normalizer
         shape.CheckBatch(data, "Normalizer fit");
         using var cpu = data.detach().to(ScalarType.Float32).cpu().contiguous();
         return cpu.data<float>().ToArray();
-    }
-
-    /// <summary>Per-feature minimum, maximum, mean and population standard deviation (float64, two passes).</summary>
-    private protected static (double[] Min, double[] Max, double[] Mean, double[] Std) FeatureStatistics(SampleShape shape, ReadOnlySpan<float> data)
-    {
-        int features = shape.FeatureCount;
-        int block = shape.Kind == SampleShapeKind.Trajectory ? 1 : shape.Length / features;
-        var min = new double[features];
-        var max = new double[features];
-        var sum = new double[features];
-        var squares = new double[features];
-        Array.Fill(min, double.PositiveInfinity);
-        Array.Fill(max, double.NegativeInfinity);
-        for (int i = 0; i < data.Length;)
-        {
-            for (int f = 0; f < features; f++, i += block)
-            {
-                double lo = min[f], hi = max[f], s = sum[f];
-                for (int k = 0; k < block; k++)
-                {
-                    double v = data[i + k];
-                    if (v < lo) lo = v;
-                    if (v > hi) hi = v;
-                    s += v;
-                }
-                min[f] = lo;
-                max[f] = hi;
-                sum[f] = s;
-            }
-        }
-        double perFeature = (double)data.Length / features;
-        var mean = new double[features];
-        for (int f = 0; f < features; f++)
-            mean[f] = sum[f] / perFeature;
-        for (int i = 0; i < data.Length;)
-        {
-            for (int f = 0; f < features; f++, i += block)
-            {
-                double m = mean[f], s = squares[f];
-                for (int k = 0; k < block; k++)
-                {
-                    double d = data[i + k] - m;
-                    s += d * d;
-                }
-                squares[f] = s;
-            }
-        }
-        var std = new double[features];
-        for (int f = 0; f < features; f++)
-            std[f] = Math.Sqrt(squares[f] / perFeature);
-        return (min, max, mean, std);
     }
 }

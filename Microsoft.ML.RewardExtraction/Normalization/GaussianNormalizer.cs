@@ -29,12 +29,15 @@ public sealed class GaussianNormalizer : AffineNormalizer
 
     /// <summary>Fits means and standard deviations on raw samples held row-major in <paramref name="data"/> (N * shape.Length floats).</summary>
     /// <exception cref="ArgumentException">No data, a partial sample, or a non-finite value (the message names the sample).</exception>
-    public static GaussianNormalizer Fit(SampleShape shape, ReadOnlySpan<float> data)
-    {
-        CheckFitData(shape, data);
-        var (_, _, mean, std) = FeatureStatistics(shape, data);
-        return new GaussianNormalizer(shape, mean.Select(v => (float)v).ToArray(), std.Select(v => (float)v).ToArray());
-    }
+    public static GaussianNormalizer Fit(SampleShape shape, ReadOnlySpan<float> data) => From(shape, Statistics(shape, data));
+
+    /// <summary>Fits means and standard deviations in one pass over raw samples (each <see cref="SampleShape.Length"/> floats,
+    /// row-major) that need not fit in memory together; equal to <see cref="Fit(SampleShape, ReadOnlySpan{float})"/> on the same rows.</summary>
+    /// <exception cref="ArgumentException">No data, a partial sample, or a non-finite value (the message names the sample).</exception>
+    public static GaussianNormalizer Fit(SampleShape shape, IEnumerable<ReadOnlyMemory<float>> samples) => From(shape, Statistics(shape, samples));
+
+    private static GaussianNormalizer From(SampleShape shape, FeatureStatistics statistics)
+        => new(shape, statistics.Means, statistics.StandardDeviations);
 
     /// <summary>Fits means and standard deviations on a raw batch [N, ...shape].</summary>
     public static GaussianNormalizer Fit(SampleShape shape, Tensor data) => Fit(shape, TensorData(shape, data));

@@ -26,12 +26,15 @@ public sealed class LimitsNormalizer : AffineNormalizer
 
     /// <summary>Fits the limits on raw samples held row-major in <paramref name="data"/> (N * shape.Length floats).</summary>
     /// <exception cref="ArgumentException">No data, a partial sample, or a non-finite value (the message names the sample).</exception>
-    public static LimitsNormalizer Fit(SampleShape shape, ReadOnlySpan<float> data)
-    {
-        CheckFitData(shape, data);
-        var (min, max, _, _) = FeatureStatistics(shape, data);
-        return new LimitsNormalizer(shape, min.Select(v => (float)v).ToArray(), max.Select(v => (float)v).ToArray());
-    }
+    public static LimitsNormalizer Fit(SampleShape shape, ReadOnlySpan<float> data) => From(shape, Statistics(shape, data));
+
+    /// <summary>Fits the limits in one pass over raw samples (each <see cref="SampleShape.Length"/> floats, row-major) that
+    /// need not fit in memory together; equal to <see cref="Fit(SampleShape, ReadOnlySpan{float})"/> on the same rows.</summary>
+    /// <exception cref="ArgumentException">No data, a partial sample, or a non-finite value (the message names the sample).</exception>
+    public static LimitsNormalizer Fit(SampleShape shape, IEnumerable<ReadOnlyMemory<float>> samples) => From(shape, Statistics(shape, samples));
+
+    private static LimitsNormalizer From(SampleShape shape, FeatureStatistics statistics)
+        => new(shape, statistics.Minimums, statistics.Maximums);
 
     /// <summary>Fits the limits on a raw batch [N, ...shape].</summary>
     public static LimitsNormalizer Fit(SampleShape shape, Tensor data) => Fit(shape, TensorData(shape, data));

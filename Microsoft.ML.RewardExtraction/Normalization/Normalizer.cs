@@ -70,6 +70,18 @@ public abstract class Normalizer
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown normaliser kind."),
     };
 
+    /// <summary>Fits a normaliser of <paramref name="kind"/> in one pass over raw samples (each <see cref="SampleShape.Length"/>
+    /// floats, row-major), e.g. rows streamed from a file larger than memory; the result equals the fit on the same rows held in
+    /// an array. An identity normaliser reads nothing.</summary>
+    /// <exception cref="ArgumentException">No data, a partial sample, or a non-finite value (the message names the sample).</exception>
+    public static Normalizer Fit(NormalizerKind kind, SampleShape shape, IEnumerable<ReadOnlyMemory<float>> samples) => kind switch
+    {
+        NormalizerKind.Identity => new IdentityNormalizer(shape),
+        NormalizerKind.Limits => LimitsNormalizer.Fit(shape, samples),
+        NormalizerKind.Gaussian => GaussianNormalizer.Fit(shape, samples),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown normaliser kind."),
+    };
+
     /// <summary>Whether two normalisers map raw data to the same space: the same kind, shape and statistics (their saved bytes
     /// are equal).</summary>
     public static bool SameMapping(Normalizer a, Normalizer b)

@@ -50,6 +50,36 @@ public sealed class RewardTrainer
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(normalizedData);
         Options.CheckShape(baseModel.Shape);
+        CheckData(baseModel.Shape, normalizedData);
+        using var scope = NewDisposeScope();
+        using var samples = TrainingSamples.InMemory(baseModel.Shape, normalizedData.device.type == DeviceType.CPU ? normalizedData : normalizedData.cpu());
+        return Train(baseModel, expertModel, network, samples, progress, cancellationToken, referenceModel);
+    }
+
+    /// <summary>
+    /// Trains <paramref name="network"/> on <paramref name="samples"/>, which may stream data larger than memory through a
+    /// bounded buffer (<see cref="TrainingSamples.Load"/>): batches, and the target pool's clean samples, are drawn from the rows
+    /// the buffer holds. With all the data held, the same as the tensor overload on them, bit for bit. A checkpoint of a
+    /// streamed run resumes with the stream read from its start again, so it continues the same objective but not the same
+    /// batches.
+    /// </summary>
+    /// <param name="baseModel">The frozen base model (see the tensor overload).</param>
+    /// <param name="expertModel">The frozen expert model.</param>
+    /// <param name="network">The reward network to train (see the tensor overload).</param>
+    /// <param name="samples">Training samples whose batches (after <see cref="TrainingSamples.Normalizer"/>) lie in the base
+    /// model's normalised space.</param>
+    /// <param name="progress">Receives a report after every step.</param>
+    /// <param name="cancellationToken">Checked before every step.</param>
+    /// <param name="referenceModel">Stands in for the base model in the difference (see the tensor overload).</param>
+    public RelativeRewardModel Train(DiffusionModel baseModel, DiffusionModel expertModel, RewardNetwork network, TrainingSamples samples,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default, DiffusionModel? referenceModel = null)
+    {
+        ArgumentNullException.ThrowIfNull(baseModel);
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(samples);
+        Options.CheckShape(baseModel.Shape);
+        if (!samples.Shape.Equals(baseModel.Shape))
+            throw new ArgumentException($"The training samples have shape {samples.Shape} but the models sample {baseModel.Shape}.", nameof(samples));
         var difference = referenceModel ?? baseModel;
         if (referenceModel is not null)
             RelativeRewardObjective.CheckCompatible(baseModel, referenceModel, "reference");
@@ -57,41 +87,31 @@ public sealed class RewardTrainer
         using var lossMask = FittedEntries(baseModel.Shape, trained);
         using var conditionMask = Options.ConditionMask is { } condition ? tensor(condition).reshape(baseModel.Shape.BatchShape(1)) : null;
         var objective = new RelativeRewardObjective(difference, expertModel, trained, Options.GradientAt, Options.MagnitudePenalty, lossMask, conditionMask);
-        var data = PrepareData(baseModel.Shape, normalizedData, RewardNetworkArchitecture.ParameterType(network));
+        var shadow = RewardNetworkArchitecture.CreateLike(trained);
         try
         {
-            var shadow = RewardNetworkArchitecture.CreateLike(trained);
-            try
-            {
-                TrainCore(objective, trained, shadow, data, progress, cancellationToken);
-                return new RelativeRewardModel(shadow, baseModel.Diffusion.Schedule, baseModel.Normalizer);
-            }
-            catch
-            {
-                shadow.Dispose();
-                throw;
-            }
+            TrainCore(objective, trained, shadow, samples, RewardNetworkArchitecture.ParameterType(network), progress, cancellationToken);
+            return new RelativeRewardModel(shadow, baseModel.Diffusion.Schedule, baseModel.Normalizer);
         }
-        finally
+        catch
         {
-            if (!ReferenceEquals(data, normalizedData))
-                data.Dispose();
+            shadow.Dispose();
+            throw;
         }
     }
 
-    private void TrainCore(RelativeRewardObjective objective, RewardNetwork network, RewardNetwork shadow, Tensor data,
+    private void TrainCore(RelativeRewardObjective objective, RewardNetwork network, RewardNetwork shadow, TrainingSamples samples, ScalarType dtype,
         IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
         var options = Options;
         var baseModel = objective.BaseModel;
         var device = baseModel.Diffusion.Device;
         int steps = baseModel.Diffusion.Steps;
-        long count = data.shape[0];
         network.to(device);
         network.train();
         var batchShape = baseModel.Shape.BatchShape(options.BatchSize);
         using var cache = options.TargetCachePoolSize > 0
-            ? new TargetCache(objective, data, options.TargetCachePoolSize, options.TargetCacheRefreshEvery, options.Seed, device, options.BalanceNoiseLevels)
+            ? new TargetCache(objective, samples, dtype, options.TargetCachePoolSize, options.TargetCacheRefreshEvery, options.Seed, device, options.BalanceNoiseLevels)
             : null;
         Tensor StepLoss(int step, torch.Generator generator)
         {
@@ -103,10 +123,11 @@ public sealed class RewardTrainer
                 var (at, steps0, target, weight) = cache.Batch(rows);
                 return objective.LossAt(at, steps0, target, weight);
             }
-            var index = randint(0, count, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
+            var start = samples.Draw(options.BatchSize, generator);
             var t = randint(0, steps, new long[] { options.BatchSize }, dtype: ScalarType.Int64, generator: generator);
-            var noise = randn(batchShape, dtype: data.dtype, generator: generator);
-            var start = data.index_select(0, index);
+            var noise = randn(batchShape, dtype: dtype, generator: generator);
+            if (start.dtype != dtype)
+                start = start.to_type(dtype);
             if (device.type != DeviceType.CPU)
             {
                 start = start.to(device);
@@ -116,36 +137,25 @@ public sealed class RewardTrainer
             return objective.Loss(start, t, noise);
         }
 
-        OptimizationLoop.Run(options, RunDescription(network, baseModel.Diffusion.Schedule, count), network, shadow, StepLoss,
+        OptimizationLoop.Run(options, RunDescription(network, baseModel.Diffusion.Schedule, samples.Description), network, shadow, StepLoss,
             "relative reward", progress, cancellationToken);
         shadow.eval();
     }
 
-    private static Tensor PrepareData(SampleShape shape, Tensor data, ScalarType dtype)
+    private static void CheckData(SampleShape shape, Tensor data)
     {
         shape.CheckBatch(data, "Relative reward training data");
         if (data.shape[0] < 1)
             throw new ArgumentException("The relative reward training data is empty.", nameof(data));
         if (!data.is_floating_point())
             throw new ArgumentException($"The training data must be floating point; got {data.dtype}.", nameof(data));
-        using (var scope = NewDisposeScope())
+        using var scope = NewDisposeScope();
+        var finite = data.isfinite().reshape(data.shape[0], -1).all(1);
+        if (!finite.all().ToBoolean())
         {
-            var finite = data.isfinite().reshape(data.shape[0], -1).all(1);
-            if (!finite.all().ToBoolean())
-            {
-                long first = finite.logical_not().nonzero()[0, 0].ToInt64();
-                throw new ArgumentException($"The relative reward training data contains NaN or infinite values (first in sample {first}).", nameof(data));
-            }
+            long first = finite.logical_not().nonzero()[0, 0].ToInt64();
+            throw new ArgumentException($"The relative reward training data contains NaN or infinite values (first in sample {first}).", nameof(data));
         }
-        var prepared = data.device.type == DeviceType.CPU ? data : data.cpu();
-        if (prepared.dtype != dtype)
-        {
-            var converted = prepared.to_type(dtype);
-            if (!ReferenceEquals(prepared, data))
-                prepared.Dispose();
-            prepared = converted;
-        }
-        return prepared;
     }
 
     /// <summary>The entries the loss fits, [1, ...shape]: those the reward reads (the feature wrapper's mask spread over a
@@ -162,12 +172,12 @@ public sealed class RewardTrainer
     }
 
     /// <summary>What must match for a checkpoint to be resumed: everything but the total step count.</summary>
-    private string RunDescription(RewardNetwork network, NoiseSchedule schedule, long count)
+    private string RunDescription(RewardNetwork network, NoiseSchedule schedule, string samples)
     {
         var o = Options;
         static string Flags(bool[]? flags) => flags is null ? "" : string.Concat(flags.Select(f => f ? '1' : '0'));
         return FormattableString.Invariant(
-            $"RelativeReward; network {RewardNetworkArchitecture.Describe(network)}; schedule {schedule}; data {count}; batch {o.BatchSize}; lr {o.LearningRate:R}; ") +
+            $"RelativeReward; network {RewardNetworkArchitecture.Describe(network)}; schedule {schedule}; data {samples}; batch {o.BatchSize}; lr {o.LearningRate:R}; ") +
             FormattableString.Invariant(
             $"at {o.GradientAt}; lambda {o.MagnitudePenalty:R}; ema {o.EmaDecay:R}/{o.EmaUpdateEvery}/{o.EmaStartStep}; clip {o.GradientClipNorm:R}; seed {o.Seed}") +
             (o.TargetCachePoolSize > 0 ? FormattableString.Invariant($"; target cache {o.TargetCachePoolSize}/{o.TargetCacheRefreshEvery}") : "") +

@@ -7,7 +7,9 @@ namespace Microsoft.ML.RewardExtraction;
 /// The pool behind <see cref="RewardTrainingOptions.TargetCachePoolSize"/>: for P triples (x0, t, eps) it holds t, the point
 /// u where the reward's gradient is taken and the target mu_expert - mu_base, computed once by the frozen models
 /// (<see cref="RelativeRewardObjective.Targets"/>). Pool number r is drawn from a generator of its own seeded with the
-/// training seed and r, so a resumed run rebuilds exactly the pool an uninterrupted run had.
+/// training seed and r, so a resumed run on data held in memory rebuilds exactly the pool an uninterrupted run had. Its x0
+/// are drawn from the training samples like a batch, so with streamed data they come from the shuffle buffer (and are
+/// replaced there by fresh rows).
 /// </summary>
 internal sealed class TargetCache : IDisposable
 {
@@ -15,7 +17,8 @@ internal sealed class TargetCache : IDisposable
     private const int BuildChunk = 256;
 
     private readonly RelativeRewardObjective _objective;
-    private readonly Tensor _data;
+    private readonly TrainingSamples _samples;
+    private readonly ScalarType _dtype;
     private readonly int _size;
     private readonly int _refreshEvery;
     private readonly long _seed;
@@ -25,15 +28,26 @@ internal sealed class TargetCache : IDisposable
     private Tensor? _steps;
     private Tensor? _stepWeights;
     private long _pool = -1;
+    private readonly bool _ownsSamples;
 
-    /// <summary>A pool of <paramref name="size"/> draws from <paramref name="data"/>, rebuilt every <paramref name="refreshEvery"/>
-    /// steps (0 = never), its draws seeded from <paramref name="seed"/>, its tensors on <paramref name="device"/>; with
-    /// <paramref name="balanceSteps"/> batches also carry noise-level weights (<see cref="RewardTrainingOptions.BalanceNoiseLevels"/>).</summary>
+    /// <summary>A pool over normalised samples held in <paramref name="data"/> [N, ...shape] (kept alive by the caller), of
+    /// their dtype; see the other constructor.</summary>
     public TargetCache(RelativeRewardObjective objective, Tensor data, int size, int refreshEvery, long seed, Device device, bool balanceSteps = false)
+        : this(objective, TrainingSamples.InMemory(objective.BaseModel.Shape, data), data.dtype, size, refreshEvery, seed, device, balanceSteps)
+    {
+        _ownsSamples = true;
+    }
+
+    /// <summary>A pool of <paramref name="size"/> draws from <paramref name="samples"/> (converted to <paramref name="dtype"/>),
+    /// rebuilt every <paramref name="refreshEvery"/> steps (0 = never), its draws seeded from <paramref name="seed"/>, its tensors
+    /// on <paramref name="device"/>; with <paramref name="balanceSteps"/> batches also carry noise-level weights
+    /// (<see cref="RewardTrainingOptions.BalanceNoiseLevels"/>).</summary>
+    public TargetCache(RelativeRewardObjective objective, TrainingSamples samples, ScalarType dtype, int size, int refreshEvery, long seed, Device device, bool balanceSteps = false)
     {
         BalanceSteps = balanceSteps;
         _objective = objective;
-        _data = data;
+        _samples = samples;
+        _dtype = dtype;
         _size = size;
         _refreshEvery = refreshEvery;
         _seed = seed;
@@ -96,22 +110,23 @@ internal sealed class TargetCache : IDisposable
         Release();
         var baseModel = _objective.BaseModel;
         int steps = baseModel.Diffusion.Steps;
-        long count = _data.shape[0];
         var shape = baseModel.Shape.BatchShape(_size);
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         using var generator = TorchRandom.Generator(PoolSeed(_seed, pool));
-        var index = randint(0, count, new long[] { _size }, dtype: ScalarType.Int64, generator: generator);
+        var clean = _samples.Draw(_size, generator);
         var t = randint(0, steps, new long[] { _size }, dtype: ScalarType.Int64, generator: generator);
-        var noise = randn(shape, dtype: _data.dtype, generator: generator);
-        var at = empty(shape, _data.dtype, _device);
-        var target = empty(shape, _data.dtype, _device);
+        var noise = randn(shape, dtype: _dtype, generator: generator);
+        if (clean.dtype != _dtype)
+            clean = clean.to_type(_dtype);
+        var at = empty(shape, _dtype, _device);
+        var target = empty(shape, _dtype, _device);
         var onDevice = t.to(_device);
         for (long first = 0; first < _size; first += BuildChunk)
         {
             using var chunkScope = NewDisposeScope();
             long rows = Math.Min(BuildChunk, _size - first);
-            var start = _data.index_select(0, index.narrow(0, first, rows));
+            var start = clean.narrow(0, first, rows);
             var eps = noise.narrow(0, first, rows);
             var steps0 = t.narrow(0, first, rows);
             if (_device.type != DeviceType.CPU)
@@ -140,5 +155,10 @@ internal sealed class TargetCache : IDisposable
         _at = _target = _steps = _stepWeights = null;
     }
 
-    public void Dispose() => Release();
+    public void Dispose()
+    {
+        Release();
+        if (_ownsSamples)
+            _samples.Dispose();
+    }
 }

@@ -140,6 +140,7 @@ public class ExtractionApiTests(TrainedModels models)
         { "Threads", o => o.Threads = -1 },
         { "ScoringBatchSize", o => o.ScoringBatchSize = 0 },
         { "DiffusionSteps", o => o.DiffusionSteps = 0 },
+        { "ShuffleBufferSize", o => o.ShuffleBufferSize = 0 },
     };
 
     [Theory]
@@ -177,6 +178,7 @@ public class ExtractionApiTests(TrainedModels models)
         { "HiddenSizes", o => o.HiddenSizes = Array.Empty<int>() },
         { "Network", o => o.Network = RewardNetworkKind.Image },
         { "ScoringStep", o => o.ScoringStep = 10 },
+        { "ShuffleBufferSize", o => o.ShuffleBufferSize = -1 },
     };
 
     [Theory]
