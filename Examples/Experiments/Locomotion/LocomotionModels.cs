@@ -102,10 +102,15 @@ internal sealed class LocomotionModels : IDisposable
             EmaStartStep = s.DiffusionEmaStartStep,
             EmaUpdateEvery = s.EmaUpdateEvery,
             Seed = seed,
+            ShuffleBufferSize = InMemory,
             Progress = progress,
             CancellationToken = run.CancellationToken,
         };
     }
+
+    /// <summary>The windows are in memory already (up to ~72,000 at the default preset, past the estimators' default buffer):
+    /// a buffer that holds them all keeps the exact batches of the runs these settings were measured with.</summary>
+    private const int InMemory = int.MaxValue;
 
     /// <summary>The reward: Diffuser's value encoder (<see cref="TrajectoryReward"/>) fitted from target pools rebuilt every
     /// <see cref="LocomotionSettings.RewardTargetRefresh"/> steps, with the targets conditioned like the planner's samples
@@ -126,6 +131,7 @@ internal sealed class LocomotionModels : IDisposable
             TargetCachePoolSize = Math.Max(s.RewardBatchSize, s.RewardTargetPool),
             TargetCacheRefreshEvery = s.RewardTargetRefresh,
             Seed = run.Seeds.For("reward"),
+            ShuffleBufferSize = InMemory,
             Progress = progress,
             CancellationToken = run.CancellationToken,
         };
