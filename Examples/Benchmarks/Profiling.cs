@@ -94,6 +94,7 @@ public static class Profiling
                 "W2" or "W2-CACHED" => W2(repetitions),
                 "W3" => W3(repetitions),
                 "W4" or "W4-RAW" => W4(repetitions),
+                "W5" => W5(repetitions),
                 "MICRO" => Micro(repetitions),
                 "CONV" => Conv(repetitions),
                 "W1-LAYERS" => W1Layers(repetitions),
@@ -172,6 +173,35 @@ public static class Profiling
             p.Time(n("adam"), () => optimizer.step());
         });
         return phases.ToLine("W2");
+    }
+
+    /// <summary>W5's step split where <see cref="RelativeRewardObjective.LossAt"/> and the optimiser spend it: the reward's
+    /// forward, its input gradient (first backward, create_graph) and the loss's backward through that gradient.</summary>
+    private static JsonLine W5(int repetitions)
+    {
+        using var scope = NewDisposeScope();
+        using var reward = Workloads.CreateTrajectoryReward(5);
+        var (poolAt, poolT, poolTarget) = Workloads.LocomotionPoolData(0);
+        using var generator = TorchRandom.Generator(0);
+        using var optimizer = new Adam(reward.parameters(), 2e-4);
+        var phases = new Phases();
+        AlternateKernels(repetitions, (n, warm) =>
+        {
+            var p = warm ? new Phases() : phases;
+            using var step = NewDisposeScope();
+            var (at, t, target) = p.Time(n("data"), () =>
+            {
+                var rows = randint(0, Workloads.LocomotionPool, new long[] { Workloads.LocomotionBatch }, dtype: ScalarType.Int64, generator: generator);
+                return (poolAt.index_select(0, rows).requires_grad_(true), poolT.index_select(0, rows), poolTarget.index_select(0, rows));
+            });
+            var r = p.Time(n("reward_forward"), () => reward.call(at, t));
+            var g = p.Time(n("reward_input_grad"), () => torch.autograd.grad(new[] { r.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0]);
+            var loss = p.Time(n("mse"), () => F.mse_loss(g, target));
+            p.Time(n("zero_grad"), () => optimizer.zero_grad());
+            p.Time(n("double_backward"), () => loss.backward());
+            p.Time(n("adam"), () => optimizer.step());
+        });
+        return phases.ToLine("W5");
     }
 
     private static JsonLine W3(int repetitions)

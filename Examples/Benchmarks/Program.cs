@@ -1,7 +1,7 @@
 using System.Globalization;
 using MLReward.Benchmarks;
 
-// mlreward-bench [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw] [--warmup N]
+// mlreward-bench [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw,W5] [--warmup N]
 //                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS]] [--cached] [--profile [N]] [--paired] [--omp-default]
 //                [--check-convolutions [ROUNDS]] [--soak [MINUTES]] [--soak-every SECONDS]
 // Prints one JSON line per workload on stdout (the reference's keys plus CPU time and peak working set).

@@ -26,10 +26,10 @@ public sealed class BenchmarkOptions
 }
 
 /// <summary>
-/// The four workloads of the PyTorch benchmark reference (docs/ARCHITECTURE.md section 7), run through MLReward's own code: W1 through
+/// The five workloads of the PyTorch benchmark reference (docs/ARCHITECTURE.md section 7), run through MLReward's own code: W1 through
 /// <see cref="DiffusionTrainer"/>, W2 through <see cref="RewardTrainer"/> (and W2-cached with its target cache), W3
 /// through <see cref="GuidedSampler"/>, W4 through <see cref="RelativeRewardTransformer"/> over an IDataView (W4) and
-/// through <see cref="RelativeRewardModel.Score(Tensor, int)"/> on raw batches (W4-raw). The shapes are the reference's.
+/// through <see cref="RelativeRewardModel.Score(Tensor, int)"/> on raw batches (W4-raw), W5 through <see cref="RelativeRewardObjective.LossAt"/> and the library's Adam on a cached pool. The shapes are the reference's.
 /// </summary>
 public static class Workloads
 {
@@ -46,11 +46,25 @@ public static class Workloads
     /// <summary>Rows per W4 scoring batch.</summary>
     public const int ScoringBatch = 1024;
 
+    /// <summary>W5: horizon of the hopper's planning windows.</summary>
+    public const int LocomotionHorizon = 16;
+    /// <summary>W5: the hopper's transition dimension (3 actions + 11 observations).</summary>
+    public const int LocomotionTransition = 14;
+    /// <summary>W5: diffusion steps T of the locomotion models (the range of the pool's t).</summary>
+    public const int LocomotionDiffusionSteps = 20;
+    /// <summary>W5: rows of the cached (u, t, target) pool.</summary>
+    public const int LocomotionPool = 4096;
+    /// <summary>W5: batch size of the locomotion reward's training step.</summary>
+    public const int LocomotionBatch = 128;
+
     /// <summary>Every workload name, in run order.</summary>
-    public static readonly string[] All = { "W1", "W2", "W2-cached", "W3", "W4", "W4-raw" };
+    public static readonly string[] All = { "W1", "W2", "W2-cached", "W3", "W4", "W4-raw", "W5" };
 
     /// <summary>The benchmark's trajectory shape.</summary>
     public static SampleShape Shape { get; } = SampleShape.Trajectory(Horizon, Transition);
+
+    /// <summary>W5's trajectory shape: hopper windows.</summary>
+    public static SampleShape LocomotionShape { get; } = SampleShape.Trajectory(LocomotionHorizon, LocomotionTransition);
 
     /// <summary>Runs one workload by name and returns its JSON line.</summary>
     public static JsonLine Run(string workload, BenchmarkOptions options)
@@ -64,6 +78,7 @@ public static class Workloads
             "W3" => W3(options),
             "W4" => W4(options, throughDataView: true),
             "W4-RAW" => W4(options, throughDataView: false),
+            "W5" => W5(options),
             _ => throw new ArgumentException($"Unknown workload '{workload}'; expected one of {string.Join(", ", All)}."),
         };
         line.Add("impl", "mlreward")
@@ -87,6 +102,39 @@ public static class Workloads
 
     /// <summary>The reference's state reward (76,033 parameters), seeded.</summary>
     public static StateReward CreateReward(int seed) => TorchRandom.Initialize(seed, () => new StateReward(Shape, StateRewardOptions.Benchmark));
+
+    /// <summary>The reference's W5 reward (584,865 parameters for hopper windows): the locomotion experiments'
+    /// <see cref="TrajectoryReward"/> with dim 32 and mults 1,2,4, seeded.</summary>
+    public static TrajectoryReward CreateTrajectoryReward(int seed) => TorchRandom.Initialize(seed,
+        () => new TrajectoryReward(LocomotionShape, new TrajectoryRewardOptions { Dimension = 32, DimensionMultipliers = [1, 2, 4] }));
+
+    /// <summary>
+    /// W5's objective around <paramref name="reward"/>. Its two diffusion models never run: the targets come from W5's
+    /// random pool, as the reference's do, and the models (small MLP denoisers) only give <see cref="RelativeRewardObjective.LossAt"/>
+    /// its shape.
+    /// </summary>
+    public static RelativeRewardObjective CreateLocomotionObjective(RewardNetwork reward)
+    {
+        DiffusionModel Model(int seed) => DiffusionModel.Create(new DiffusionModelOptions
+        {
+            Shape = LocomotionShape,
+            DiffusionSteps = LocomotionDiffusionSteps,
+            Denoiser = new DenoiserOptions { Kind = DenoiserKind.Mlp, HiddenWidth = 16, HiddenLayers = 1 },
+            Seed = seed,
+        });
+        return new RelativeRewardObjective(Model(1), Model(2), reward);
+    }
+
+    /// <summary>W5's cached pool, as the reference draws it: u ~ N(0, 1), target ~ 0.01 N(0, 1), t uniform in 0..T-1.</summary>
+    public static (Tensor At, Tensor T, Tensor Target) LocomotionPoolData(long seed)
+    {
+        using var generator = TorchRandom.Generator(seed);
+        var shape = LocomotionShape.BatchShape(LocomotionPool);
+        var at = randn(shape, generator: generator);
+        var target = randn(shape, generator: generator).mul_(0.01);
+        var t = randint(0, LocomotionDiffusionSteps, new long[] { LocomotionPool }, dtype: ScalarType.Int64, generator: generator);
+        return (at, t, target);
+    }
 
     /// <summary>Uniform data in [-1, 1], [rows, H, D].</summary>
     public static Tensor UniformData(long rows, long seed)
@@ -216,6 +264,36 @@ public static class Workloads
             .Add("reward_params", ParameterCount(reward.Network));
         AddTiming(line, m, "batches");
         return line.Add("trajectories_per_second", m.PerSecond * batch);
+    }
+
+    /// <summary>
+    /// W5: one training step of the locomotion reward from cached targets, as the reference's: 128 rows of a random
+    /// (u, t, target) pool, the library's <see cref="RelativeRewardObjective.LossAt"/> (reward at u, its input gradient with
+    /// create_graph, MSE to the target), backward and the library's Adam (lr 2e-4). This is the inner step of
+    /// <see cref="RewardTrainer"/> with a target cache, without the pool rebuild and the EMA copy, which the reference has not.
+    /// </summary>
+    public static JsonLine W5(BenchmarkOptions options)
+    {
+        using var scope = NewDisposeScope();
+        using var reward = CreateTrajectoryReward(seed: 5);
+        var objective = CreateLocomotionObjective(reward);
+        var (poolAt, poolT, poolTarget) = LocomotionPoolData(seed: 0);
+        var parameters = reward.parameters().ToArray();
+        using var optimizer = new Adam(parameters, 2e-4);
+        using var generator = TorchRandom.Generator(0);
+        reward.train();
+        var m = Clock.Time(() =>
+        {
+            using var step = NewDisposeScope();
+            var rows = randint(0, LocomotionPool, new long[] { LocomotionBatch }, dtype: ScalarType.Int64, generator: generator);
+            var loss = objective.LossAt(poolAt.index_select(0, rows), poolT.index_select(0, rows), poolTarget.index_select(0, rows));
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+        }, options.Seconds, options.Warmup ?? 2);
+        var line = Line("W5", "trajectory_reward_step", m).Add("reward_params", ParameterCount(reward));
+        AddTiming(line, m, "steps");
+        return line.Add("samples_per_second", m.PerSecond * LocomotionBatch);
     }
 
     /// <summary>One trajectory per row, flattened (H * D = 768 values).</summary>

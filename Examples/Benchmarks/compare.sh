@@ -7,7 +7,7 @@
 # Ratios > 1 mean MLReward is faster. Wall-clock ratios are noisy on a shared machine; the CPU-time ratio (process
 # user + system time per iteration, all threads) is the more robust one. Medians over the repeats.
 #
-#   Examples/Benchmarks/compare.sh [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw] [--repeat 1]
+#   Examples/Benchmarks/compare.sh [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw,W5] [--repeat 1]
 #                                  [--reference PATH] [--artifacts DIR] [--no-build] [--out FILE.jsonl]
 #                                  [--baseline-bin PATH]   (unpaired only: another build of mlreward-bench, e.g. before a change)
 #                                  [--unpaired] [--min-rounds 3] [--reference-env "OMP_WAIT_POLICY=PASSIVE"]
@@ -23,7 +23,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 threads=2
 seconds=10
-only="W1,W2,W2-cached,W3,W4,W4-raw"
+only="W1,W2,W2-cached,W3,W4,W4-raw,W5"
 repeat=1
 reference="$repo/../shared/bench/torch_reference.py"
 artifacts="${ARTIFACTS_PATH:-/tmp/art-bench}"

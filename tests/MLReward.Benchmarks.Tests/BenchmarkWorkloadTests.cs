@@ -21,6 +21,7 @@ public sealed class BenchmarkWorkloadTests
     [InlineData("W3")]
     [InlineData("W4")]
     [InlineData("W4-raw")]
+    [InlineData("W5")]
     public void EachWorkloadRunsOneIteration(string workload)
     {
         var line = Workloads.Run(workload, Tiny);
@@ -34,7 +35,7 @@ public sealed class BenchmarkWorkloadTests
         if (line["unet_params"] is long unet)
             Assert.Equal(3_682_118L, unet);
         if (line["reward_params"] is long reward)
-            Assert.Equal(76_033L, reward);
+            Assert.Equal(workload == "W5" ? 584_865L : 76_033L, reward);
         string json = line.ToString();
         Assert.StartsWith("{\"workload\":\"" + workload + "\"", json);
         Assert.Contains("\"per_second\":", json);
@@ -47,6 +48,13 @@ public sealed class BenchmarkWorkloadTests
         using var reward = Workloads.CreateReward(0);
         Assert.Equal(3_682_118L, Workloads.ParameterCount(model.Denoiser));
         Assert.Equal(76_033L, Workloads.ParameterCount(reward));
+    }
+
+    [Fact]
+    public void TheLocomotionRewardHasTheReferenceParameterCount()
+    {
+        using var reward = Workloads.CreateTrajectoryReward(0);
+        Assert.Equal(584_865L, Workloads.ParameterCount(reward));
     }
 
     [Fact]
