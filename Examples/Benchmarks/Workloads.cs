@@ -291,7 +291,8 @@ public static class Workloads
             loss.backward();
             optimizer.step();
         }, options.Seconds, options.Warmup ?? 2);
-        var line = Line("W5", "trajectory_reward_step", m).Add("reward_params", ParameterCount(reward));
+        var line = Line("W5", "trajectory_reward_step", m).Add("reward_params", ParameterCount(reward))
+            .Add("autograd_function_nodes_alive", MemoryCheck.AliveFunctionNodes());
         AddTiming(line, m, "steps");
         return line.Add("samples_per_second", m.PerSecond * LocomotionBatch);
     }

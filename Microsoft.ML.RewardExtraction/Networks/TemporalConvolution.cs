@@ -12,8 +12,9 @@ namespace Microsoft.ML.RewardExtraction;
 /// at row l*stride + k. The rows [l*stride .. l*stride + K) are therefore one contiguous run of K*C_in values, so
 /// the im2col matrix [B*L_out, K*C_in] is a plain block copy, and the convolution is a single
 /// <c>addmm</c> against the weight laid out as [C_out, K*C_in]. The backward pass is two GEMMs of the same size
-/// plus K shifted additions (col2im). Numbers match <c>F.conv1d</c> to float32 rounding; the tests check the values
-/// and all three gradients against float64.
+/// plus K shifted additions (col2im), and the derivatives of those (a double backward) are again these three GEMMs.
+/// Numbers match <c>F.conv1d</c> to float32 rounding; the tests check the values, all three gradients and second
+/// derivatives against float64.
 /// </summary>
 internal static class TemporalConvolution
 {
@@ -104,6 +105,72 @@ internal static class TemporalConvolution
         return slot.narrow(0, 0, needed).view(rows, columns);
     }
 
+    /// <summary>The input gradient of the convolution, conv_transpose1d(grad, weight) for an input of <paramref name="length"/>
+    /// steps, differentiable again in both arguments.</summary>
+    private static Tensor InputGradient(Tensor grad, Tensor weight, long length, long stride, long padding)
+    {
+        if (is_grad_enabled() && (grad.requires_grad || weight.requires_grad))
+            return InputGradientFunction.apply(grad, weight, length, stride, padding);
+        return InputGradientKernel(grad, weight, length, stride, padding);
+    }
+
+    /// <summary>The weight gradient of the convolution of <paramref name="x"/>, differentiable again in both arguments.</summary>
+    private static Tensor WeightGradient(Tensor grad, Tensor x, long taps, long stride, long padding)
+    {
+        if (is_grad_enabled() && (grad.requires_grad || x.requires_grad))
+            return WeightGradientFunction.apply(grad, x, taps, stride, padding);
+        using var scope = NewDisposeScope();
+        var channelsLast = ChannelsLast(x, padding);
+        return WeightGradientKernel(grad, channelsLast, x.shape[1], taps, stride).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>grad [B, C_out, L_out] as the GEMM rows [B*L_out, C_out].</summary>
+    private static Tensor Rows(Tensor grad)
+        => grad.transpose(1, 2).contiguous().view(grad.shape[0] * grad.shape[2], grad.shape[1]);
+
+    private static Tensor WeightGradientKernel(Tensor grad, Tensor channelsLast, long inputChannels, long taps, long stride)
+    {
+        using var scope = NewDisposeScope();
+        long outputs = grad.shape[1];
+        var columns = Columns(channelsLast, taps, stride, grad.shape[2]);
+        var gradKernel = Rows(grad).t().mm(columns);                                              // [C_out, K*C_in]
+        var gradWeight = taps == 1
+            ? gradKernel.view(outputs, inputChannels, 1)
+            : gradKernel.view(outputs, taps, inputChannels).permute(0, 2, 1).contiguous();
+        return gradWeight.MoveToOuterDisposeScope();
+    }
+
+    private static Tensor InputGradientKernel(Tensor grad, Tensor weight, long length, long stride, long padding)
+    {
+        long batch = grad.shape[0], outputLength = grad.shape[2];
+        long inputChannels = weight.shape[1], taps = weight.shape[2];
+        long padded = length + 2 * padding;
+        using var scope = NewDisposeScope();
+        var rows = Rows(grad);
+        var kernel = Kernel(weight);
+        Tensor gradPadded;
+        if (taps == 1 && stride == 1)
+            gradPadded = rows.mm(kernel).view(batch, padded, inputChannels);
+        else
+        {
+            var gradColumns = Workspace(ref t_gradientColumns, batch * outputLength, taps * inputChannels, grad.dtype);
+            gradColumns.addmm_(rows, kernel, beta: 0, alpha: 1);                                   // rows @ kernel: [B*L_out, K*C_in]
+            // col2im: tap k of output row l came from padded row l*stride + k.
+            gradPadded = zeros(new[] { batch, padded, inputChannels }, grad.dtype);
+            var perTap = gradColumns.view(batch, outputLength, taps, inputChannels);
+            for (long k = 0; k < taps; k++)
+            {
+                gradPadded.as_strided(new[] { batch, outputLength, inputChannels }, new[] { padded * inputChannels, stride * inputChannels, 1L }, k * inputChannels)
+                    .add_(perTap.select(2, k), Scalars.One);
+            }
+        }
+        return gradPadded.narrow(1, padding, length).transpose(1, 2).contiguous().MoveToOuterDisposeScope();
+    }
+
+    // The convolution is bilinear in (input, weight), so every derivative of it, of any order, is again one of three
+    // GEMM operations: the convolution, its input gradient and its weight gradient. Each is a function whose backward
+    // calls the other two, so that a double backward (the reward objective's) stays on batched GEMMs instead of
+    // libtorch's per-sample convolution kernels.
     private sealed class Function : SingleTensorFunction<Function>
     {
         public override string Name => "TemporalConvolution";
@@ -132,49 +199,84 @@ internal static class TemporalConvolution
             Tensor x = saved[0], weight = saved[1], channelsLast = saved[2];
             Tensor? bias = saved.Count > 3 ? saved[3] : null;
             long stride = (long)ctx.get_data("stride"), padding = (long)ctx.get_data("padding");
+            var gradBias = bias is null ? null : grad.sum(new long[] { 0, 2 });
             if (is_grad_enabled())
             {
-                // create_graph: the vector-Jacobian product of libtorch's convolution, itself differentiable.
-                var inputs = bias is null ? new[] { x, weight } : new[] { x, weight, bias };
-                var composite = nn.functional.conv1d(x, weight, bias, stride, padding);
-                var grads = torch.autograd.grad(new[] { composite }, inputs, new[] { grad }, retain_graph: true, create_graph: true, allow_unused: true);
-                return new List<Tensor> { grads[0], grads[1], bias is null ? null! : grads[2], null!, null! };
-            }
-
-            long batch = x.shape[0], inputChannels = x.shape[1], length = x.shape[2];
-            long outputs = weight.shape[0], taps = weight.shape[2];
-            long padded = length + 2 * padding;
-            long outputLength = grad.shape[2];
-            using var scope = NewDisposeScope();
-            var rows = grad.transpose(1, 2).contiguous().view(batch * outputLength, outputs);   // [B*L_out, C_out]
-
-            var gradBias = bias is null ? null : rows.sum(new long[] { 0 });   // not sum(0): a literal 0 converts to ScalarType
-            var columns = Columns(channelsLast, taps, stride, outputLength);
-            var kernel = Kernel(weight);
-            var gradKernel = rows.t().mm(columns);                                                // [C_out, K*C_in]
-            var gradWeight = taps == 1
-                ? gradKernel.view(weight.shape)
-                : gradKernel.view(outputs, taps, inputChannels).permute(0, 2, 1).contiguous();
-
-            Tensor gradPadded;
-            if (taps == 1 && stride == 1)
-                gradPadded = rows.mm(kernel).view(batch, padded, inputChannels);
-            else
-            {
-                var gradColumns = Workspace(ref t_gradientColumns, batch * outputLength, taps * inputChannels, x.dtype);
-                gradColumns.addmm_(rows, kernel, beta: 0, alpha: 1);                               // rows @ kernel: [B*L_out, K*C_in]
-                // col2im: tap k of output row l came from padded row l*stride + k.
-                gradPadded = zeros(new[] { batch, padded, inputChannels }, x.dtype);
-                var perTap = gradColumns.view(batch, outputLength, taps, inputChannels);
-                for (long k = 0; k < taps; k++)
+                // create_graph: the same GEMMs as differentiable operations.
+                return new List<Tensor>
                 {
-                    gradPadded.as_strided(new[] { batch, outputLength, inputChannels }, new[] { padded * inputChannels, stride * inputChannels, 1L }, k * inputChannels)
-                        .add_(perTap.select(2, k), Scalars.One);
-                }
+                    InputGradient(grad, weight, x.shape[2], stride, padding),
+                    WeightGradient(grad, x, weight.shape[2], stride, padding),
+                    gradBias!, null!, null!,
+                };
             }
-            var gradX = gradPadded.narrow(1, padding, length).transpose(1, 2).contiguous();
-            gradBias?.MoveToOuterDisposeScope();
-            return new List<Tensor> { gradX.MoveToOuterDisposeScope(), gradWeight.MoveToOuterDisposeScope(), gradBias!, null!, null! };
+            var gradWeight = WeightGradientKernel(grad, channelsLast, x.shape[1], weight.shape[2], stride);
+            var gradX = InputGradientKernel(grad, weight, x.shape[2], stride, padding);
+            return new List<Tensor> { gradX, gradWeight, gradBias!, null!, null! };
+        }
+    }
+
+    /// <summary>conv_transpose1d(grad, weight) as a differentiable operation: its derivative in grad is the convolution
+    /// of the incoming gradient, in the weight the weight gradient of that convolution.</summary>
+    private sealed class InputGradientFunction : SingleTensorFunction<InputGradientFunction>
+    {
+        public override string Name => "TemporalConvolutionInputGradient";
+
+        public override Tensor forward(AutogradContext ctx, params object[] vars)
+        {
+            var grad = (Tensor)vars[0];
+            var weight = (Tensor)vars[1];
+            long length = (long)vars[2], stride = (long)vars[3], padding = (long)vars[4];
+            ctx.save_for_backward(new List<Tensor> { grad, weight });
+            ctx.save_data("stride", stride);
+            ctx.save_data("padding", padding);
+            return InputGradientKernel(grad, weight, length, stride, padding);
+        }
+
+        public override List<Tensor> backward(AutogradContext ctx, Tensor outer)
+        {
+            var saved = ctx.get_saved_variables();
+            Tensor grad = saved[0], weight = saved[1];
+            long stride = (long)ctx.get_data("stride"), padding = (long)ctx.get_data("padding");
+            return new List<Tensor>
+            {
+                Apply(outer, weight, null, stride, padding),
+                WeightGradient(grad, outer, weight.shape[2], stride, padding),
+                null!, null!, null!,
+            };
+        }
+    }
+
+    /// <summary>The weight gradient as a differentiable operation: its derivative in grad is the convolution of x with the
+    /// incoming weight gradient, in x the input gradient of that convolution.</summary>
+    private sealed class WeightGradientFunction : SingleTensorFunction<WeightGradientFunction>
+    {
+        public override string Name => "TemporalConvolutionWeightGradient";
+
+        public override Tensor forward(AutogradContext ctx, params object[] vars)
+        {
+            var grad = (Tensor)vars[0];
+            var x = (Tensor)vars[1];
+            long taps = (long)vars[2], stride = (long)vars[3], padding = (long)vars[4];
+            ctx.save_for_backward(new List<Tensor> { grad, x });
+            ctx.save_data("stride", stride);
+            ctx.save_data("padding", padding);
+            using var scope = NewDisposeScope();
+            var channelsLast = ChannelsLast(x, padding);
+            return WeightGradientKernel(grad, channelsLast, x.shape[1], taps, stride).MoveToOuterDisposeScope();
+        }
+
+        public override List<Tensor> backward(AutogradContext ctx, Tensor outer)
+        {
+            var saved = ctx.get_saved_variables();
+            Tensor grad = saved[0], x = saved[1];
+            long stride = (long)ctx.get_data("stride"), padding = (long)ctx.get_data("padding");
+            return new List<Tensor>
+            {
+                Apply(x, outer, null, stride, padding),
+                InputGradient(grad, outer, x.shape[2], stride, padding),
+                null!, null!, null!,
+            };
         }
     }
 }

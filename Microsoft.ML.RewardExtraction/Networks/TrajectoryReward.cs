@@ -59,6 +59,9 @@ public sealed class TrajectoryRewardOptions
 /// with the time embedding and mapped by Linear -> Mish -> Linear to one scalar per trajectory.
 /// The flattened length follows the actual downsampled horizon (ceil(L/2) per downsampling).
 /// GroupNorm uses the largest group count of at most 8 that divides the width.
+/// The convolutions are <see cref="TemporalConvolution"/>'s batched GEMMs and the Mish is <see cref="FusedMish"/>: the
+/// objective differentiates the reward's input gradient, and both keep that double backward off libtorch's per-sample
+/// convolution kernels and Mish's composite second derivative.
 /// </summary>
 public sealed class TrajectoryReward : RewardNetwork
 {
@@ -132,13 +135,16 @@ public sealed class TrajectoryReward : RewardNetwork
         {
             h = blocks[2 * level].call(h, emb);
             h = blocks[2 * level + 1].call(h, emb);
-            h = downs[level].call(h);
+            h = Downsample(downs[level], h);
         }
-        h = mid_down1.call(mid1.call(h, emb));
-        h = mid_down2.call(mid2.call(h, emb));
+        h = Downsample(mid_down1, mid1.call(h, emb));
+        h = Downsample(mid_down2, mid2.call(h, emb));
         var features = cat(new[] { h.flatten(1), emb }, 1);
-        return head2.call(nn.functional.mish(head1.call(features))).squeeze(-1).MoveToOuterDisposeScope();
+        return head2.call(FusedMish.Apply(head1.call(features))).squeeze(-1).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The stride-2, kernel-3 downsampling convolution.</summary>
+    private static Tensor Downsample(Conv1d conv, Tensor x) => TemporalConvolution.Apply(x, conv.weight!, conv.bias, stride: 2, padding: 1);
 
     /// <summary>Diffuser's residual temporal block.</summary>
     private sealed class Block : nn.Module<Tensor, Tensor, Tensor>
@@ -149,6 +155,7 @@ public sealed class TrajectoryReward : RewardNetwork
         private readonly GroupNorm norm1;
         private readonly Linear time;
         private readonly Conv1d? residual;
+        private readonly long _padding;
 
         public Block(int input, int output, int embedding, int kernel) : base("block")
         {
@@ -158,16 +165,17 @@ public sealed class TrajectoryReward : RewardNetwork
             norm1 = RewardTimeEmbedding.NewGroupNorm(output);
             time = nn.Linear(embedding, output);
             residual = input != output ? nn.Conv1d(input, output, 1) : null;
+            _padding = kernel / 2;
             RegisterComponents();
         }
 
         public override Tensor forward(Tensor x, Tensor emb)
         {
             using var scope = NewDisposeScope();
-            var h = nn.functional.mish(norm0.call(conv0.call(x)));
-            h = h + time.call(nn.functional.mish(emb)).unsqueeze(-1);
-            h = nn.functional.mish(norm1.call(conv1.call(h)));
-            var skip = residual is null ? x : residual.call(x);
+            var h = FusedMish.Apply(norm0.call(TemporalConvolution.Apply(x, conv0.weight!, conv0.bias, padding: _padding)));
+            h = h + time.call(FusedMish.Apply(emb)).unsqueeze(-1);
+            h = FusedMish.Apply(norm1.call(TemporalConvolution.Apply(h, conv1.weight!, conv1.bias, padding: _padding)));
+            var skip = residual is null ? x : TemporalConvolution.Apply(x, residual.weight!, residual.bias);
             return (h + skip).MoveToOuterDisposeScope();
         }
     }

@@ -44,6 +44,45 @@ public class TemporalConvolutionTests
         }
     }
 
+    /// <summary>Through a nonlinearity the input and weight gradients depend on x, w and b, so differentiating them again
+    /// reaches every derivative of the three GEMM operations (convolution, input gradient, weight gradient).</summary>
+    [Theory]
+    [InlineData(3, 6, 8, 16, 5, 1, 2, true)]
+    [InlineData(4, 8, 8, 9, 3, 2, 1, true)]       // stride-2 downsampling, odd length
+    [InlineData(2, 8, 4, 2, 5, 1, 2, true)]       // the reward's deepest levels: length below the kernel
+    [InlineData(5, 6, 8, 6, 1, 1, 0, false)]      // 1x1 residual projection, no bias
+    public void SecondDerivativesMatchConv1dInFloat64(int batch, int inputs, int outputs, int length, int kernel, int stride, int padding, bool withBias)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator(11);
+        var x = randn(new long[] { batch, inputs, length }, ScalarType.Float64, generator: generator);
+        var w = randn(new long[] { outputs, inputs, kernel }, ScalarType.Float64, generator: generator);
+        var b = withBias ? randn(new long[] { outputs }, ScalarType.Float64, generator: generator) : null;
+
+        Tensor[] SecondOrder(bool reference)
+        {
+            var xs = x.detach().requires_grad_(true);
+            var ws = w.detach().requires_grad_(true);
+            var bs = b?.detach().requires_grad_(true);
+            var y = reference ? F.conv1d(xs, ws, bs, stride: stride, padding: padding) : TemporalConvolution.Apply(xs, ws, bs, stride, padding);
+            var inputs = bs is null ? new[] { xs, ws } : new[] { xs, ws, bs };
+            var first = torch.autograd.grad(new[] { y.tanh().mul(y.detach().cos()).sum() }, new[] { xs, ws }, retain_graph: true, create_graph: true);
+            var objective = first[0].square().sum() + first[1].sin().sum();
+            return first.Concat(torch.autograd.grad(new[] { objective }, inputs)).Select(t => t.detach()).ToArray();
+        }
+
+        var expected = SecondOrder(reference: true);
+        var actual = SecondOrder(reference: false);
+        Assert.Equal(expected.Length, actual.Length);
+        for (int k = 0; k < expected.Length; k++)
+        {
+            Assert.Equal(expected[k].shape, actual[k].shape);
+            double scale = Math.Max(1, expected[k].abs().max().ToDouble());
+            double error = (actual[k] - expected[k]).abs().max().ToDouble();
+            Assert.True(error < 1e-10 * scale, $"derivative {k}: max error {error}");
+        }
+    }
+
     [Fact]
     public void WithoutAutogradGivesTheSameValuesAndAcceptsStridedInput()
     {
