@@ -24,11 +24,13 @@ internal static class DistillCommand
         var stride = new Option<int>("--stride") { Description = "Steps between window starts.", DefaultValueFactory = _ => 1 };
         var testFraction = new Option<double>("--test-fraction") { Description = "The share of episodes held out to measure the student, in (0, 1).", DefaultValueFactory = _ => 0.2 };
         var seed = new Option<int>("--seed") { Description = "Seeds the split and the learner.", DefaultValueFactory = _ => 0 };
+        var trees = new Option<int>("--trees") { Description = "Trees (boosting rounds) of the student.", DefaultValueFactory = _ => new RewardDistillationEstimator.Options().NumberOfTrees };
+        var leaves = new Option<int>("--leaves") { Description = "Leaves per tree of the student.", DefaultValueFactory = _ => new RewardDistillationEstimator.Options().NumberOfLeaves };
         model.MustExist();
         data.MustExist();
         var device = DeviceOption.Create();
         var command = new Command("distill", "Distil a saved trajectory reward into ML.NET trees (no libtorch needed to score), optionally exported to ONNX.")
-            { model, data, output, onnx, learner, label, episode, features, stride, testFraction, seed, device };
+            { model, data, output, onnx, learner, label, episode, features, stride, testFraction, seed, trees, leaves, device };
         command.SetAction((result, cancellationToken) =>
         {
             var ml = new MLContext(seed: 0);
@@ -46,6 +48,8 @@ internal static class DistillCommand
                     : throw new ArgumentException($"--test-fraction must lie strictly between 0 and 1; got {f.ToString(CultureInfo.InvariantCulture)}."),
                 Seed = result.GetValue(seed),
                 Learner = result.GetValue(learner) == "lightgbm" ? DistillationLearner.LightGbm : DistillationLearner.FastTree,
+                NumberOfTrees = result.GetValue(trees) is var n && n >= 1 ? n : throw new ArgumentException($"--trees must be at least 1; got {n}."),
+                NumberOfLeaves = result.GetValue(leaves) is var l && l >= 2 ? l : throw new ArgumentException($"--leaves must be at least 2; got {l}."),
             });
             OutputPaths.PrepareFile(outPath, "--out");
             if (onnxPath is not null)

@@ -114,6 +114,8 @@ public sealed class DistillCommandTests : IDisposable
     [Theory]
     [InlineData("--test-fraction|1", "--test-fraction must lie strictly between 0 and 1; got 1.")]
     [InlineData("--learner|xgboost", "--learner")]
+    [InlineData("--trees|0", "--trees must be at least 1; got 0.")]
+    [InlineData("--leaves|1", "--leaves must be at least 2; got 1.")]
     [InlineData("--label-column|Expert", "has no label column 'Expert'")]
     public void BadArguments_FailWithOneLine(string arguments, string message)
     {
