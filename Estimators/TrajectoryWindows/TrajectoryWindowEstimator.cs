@@ -58,6 +58,19 @@ namespace Microsoft.ML.RewardExtraction
             /// changes within an episode is an error. Default null (none).
             /// </summary>
             public string? LabelColumnName;
+
+            /// <summary>
+            /// Whether windows also start at every <see cref="Stride"/> step after the episode's last full window, up to its
+            /// last step, the steps past the end filled with copies of the last step. This is Diffuser's padding, which the
+            /// paper's Maze2D data use: an episode that ends on arrival then rests at its goal, so the end of the behaviour is
+            /// in as many windows as its start. Episodes shorter than <see cref="Horizon"/> give a window at every stride
+            /// step too. Default false.
+            /// </summary>
+            public bool PadEpisodeEnds;
+
+            /// <summary>Feature columns that are zero, not copied, in the steps added by <see cref="PadEpisodeEnds"/>
+            /// (e.g. the action column). Each must be one of <see cref="FeatureColumnNames"/>. Default none.</summary>
+            public string[] ZeroPaddedColumnNames = Array.Empty<string>();
         }
 
         private readonly IHost _host;
@@ -71,7 +84,8 @@ namespace Microsoft.ML.RewardExtraction
             _host.CheckUserArg(Enum.IsDefined(options.ShortEpisodes), nameof(Options.ShortEpisodes), "unknown value");
             _host.CheckUserArg(Enum.IsDefined(options.InvalidValues), nameof(Options.InvalidValues), "unknown value");
             TrajectoryWindowTransformer.CheckSettings(_host, options.OutputColumnName, options.EpisodeColumnName,
-                options.StartStepColumnName, options.FeatureColumnNames, options.Horizon, options.Stride, options.LabelColumnName);
+                options.StartStepColumnName, options.FeatureColumnNames, options.Horizon, options.Stride, options.LabelColumnName,
+                options.PadEpisodeEnds, options.ZeroPaddedColumnNames);
             _options = new Options
             {
                 EpisodeColumnName = options.EpisodeColumnName,
@@ -83,6 +97,8 @@ namespace Microsoft.ML.RewardExtraction
                 ShortEpisodes = options.ShortEpisodes,
                 InvalidValues = options.InvalidValues,
                 LabelColumnName = options.LabelColumnName,
+                PadEpisodeEnds = options.PadEpisodeEnds,
+                ZeroPaddedColumnNames = (string[])(options.ZeroPaddedColumnNames ?? Array.Empty<string>()).Clone(),
             };
         }
 
@@ -98,7 +114,8 @@ namespace Microsoft.ML.RewardExtraction
             if (_options.LabelColumnName is not null)
                 TrajectoryWindowTransformer.CheckLabelColumn(_host, input.Schema, _options.LabelColumnName);
             return new TrajectoryWindowTransformer(_host, _options.OutputColumnName, _options.EpisodeColumnName, _options.StartStepColumnName,
-                _options.FeatureColumnNames, sizes, _options.Horizon, _options.Stride, _options.ShortEpisodes, _options.InvalidValues, _options.LabelColumnName);
+                _options.FeatureColumnNames, sizes, _options.Horizon, _options.Stride, _options.ShortEpisodes, _options.InvalidValues, _options.LabelColumnName,
+                _options.PadEpisodeEnds, _options.ZeroPaddedColumnNames);
         }
 
         /// <summary>

@@ -71,7 +71,9 @@ namespace Microsoft.ML.RewardExtraction
             private readonly int _horizon;
             private readonly int _stride;
             private readonly int _dimension;
-            private readonly bool _pad;
+            private readonly bool _padShort;
+            private readonly bool _padEnds;
+            private readonly bool[] _zeroWhenPadded;
             private readonly bool _skipInvalid;
 
             // The last Horizon steps of the current episode: step s lives at row (s % Horizon).
@@ -82,6 +84,10 @@ namespace Microsoft.ML.RewardExtraction
             private int _steps;
             private int _lastInvalidStep;
             private bool _episodeLabel;
+
+            // The next padded window of the episode just closed (its start step), or -1 when none is left.
+            private int _nextPaddedStart = -1;
+            private int _lastPaddedStart = -1;
 
             // The input row read ahead: it may start a new episode after the current one's padded window is served.
             private readonly float[] _staged;
@@ -107,7 +113,9 @@ namespace Microsoft.ML.RewardExtraction
                 _horizon = _parent.Horizon;
                 _stride = _parent.Stride;
                 _dimension = _parent.TransitionDimension;
-                _pad = _parent.ShortEpisodes == ShortEpisodeHandling.PadWithLast;
+                _padShort = _parent.ShortEpisodes == ShortEpisodeHandling.PadWithLast;
+                _padEnds = _parent.PadEpisodeEnds;
+                _zeroWhenPadded = _parent.ZeroPaddedMask();
                 _skipInvalid = _parent.InvalidValues == InvalidValueHandling.SkipWindow;
                 _ring = new float[_horizon * _dimension];
                 _window = new float[_horizon * _dimension];
@@ -226,6 +234,12 @@ namespace Microsoft.ML.RewardExtraction
             {
                 while (true)
                 {
+                    if (_nextPaddedStart >= 0)
+                    {
+                        ServePaddedWindow();
+                        return true;
+                    }
+
                     if (!_hasStaged)
                     {
                         if (!_inputDone && _input.MoveNext())
@@ -238,9 +252,8 @@ namespace Microsoft.ML.RewardExtraction
                             // End of input closes the last episode.
                             if (_inEpisode && !_episodeClosed)
                             {
-                                _episodeClosed = true;
-                                if (TryPaddedWindow())
-                                    return true;
+                                CloseEpisode();
+                                continue;
                             }
                             return false;
                         }
@@ -248,12 +261,11 @@ namespace Microsoft.ML.RewardExtraction
 
                     if (!_inEpisode || !_comparer.Equals(_stagedId, _episode))
                     {
-                        // The staged row starts a new episode: first serve the one just closed, if it pads.
+                        // The staged row starts a new episode: first serve the padded windows of the one just closed.
                         if (_inEpisode && !_episodeClosed)
                         {
-                            _episodeClosed = true;
-                            if (TryPaddedWindow())
-                                return true;
+                            CloseEpisode();
+                            continue;
                         }
                         StartEpisode();
                     }
@@ -300,19 +312,63 @@ namespace Microsoft.ML.RewardExtraction
                 _lastInvalidStep = -1;
             }
 
-            /// <summary>The one window of an episode shorter than the horizon, when padding is on.</summary>
-            private bool TryPaddedWindow()
+            /// <summary>
+            /// Marks the current episode closed and finds its first padded window: with <see cref="TrajectoryWindowTransformer.PadEpisodeEnds"/>
+            /// every stride start after the last full window and before the episode's end; otherwise, with
+            /// <see cref="ShortEpisodeHandling.PadWithLast"/>, start 0 of an episode shorter than the horizon. A window never
+            /// contains an invalid step.
+            /// </summary>
+            private void CloseEpisode()
             {
-                if (!_pad || _steps == 0 || _steps >= _horizon || _lastInvalidStep >= 0)
-                    return false;
-                // Fewer steps than the horizon: step s is at ring row s, no wrap-around.
-                Array.Copy(_ring, 0, _window, 0, _steps * _dimension);
-                for (int k = _steps; k < _horizon; k++)
-                    Array.Copy(_ring, (_steps - 1) * _dimension, _window, k * _dimension, _dimension);
+                _episodeClosed = true;
+                _nextPaddedStart = -1;
+                if (_steps == 0)
+                    return;
+                int first;
+                if (_padEnds)
+                {
+                    first = Math.Max(Math.Max(0, _steps - _horizon + 1), _lastInvalidStep + 1);
+                    first = (first + _stride - 1) / _stride * _stride;
+                    _lastPaddedStart = _steps - 1;
+                }
+                else if (_padShort && _steps < _horizon && _lastInvalidStep < 0)
+                {
+                    first = 0;
+                    _lastPaddedStart = 0;
+                }
+                else
+                {
+                    return;
+                }
+                if (first <= _lastPaddedStart)
+                    _nextPaddedStart = first;
+            }
+
+            /// <summary>
+            /// Makes the window starting at <see cref="_nextPaddedStart"/> current: the episode's steps from there, then
+            /// copies of its last step (zero in the columns of <see cref="TrajectoryWindowTransformer.ZeroPaddedColumnNames"/>).
+            /// </summary>
+            private void ServePaddedWindow()
+            {
+                int start = _nextPaddedStart;
+                // Every step from start on is among the ring's last Horizon steps, because start > _steps - Horizon.
+                for (int k = 0; k < _horizon; k++)
+                {
+                    int step = Math.Min(start + k, _steps - 1);
+                    Array.Copy(_ring, (step % _horizon) * _dimension, _window, k * _dimension, _dimension);
+                    if (start + k >= _steps)
+                    {
+                        for (int j = 0; j < _dimension; j++)
+                        {
+                            if (_zeroWhenPadded[j])
+                                _window[k * _dimension + j] = 0;
+                        }
+                    }
+                }
                 _windowEpisode = _episode;
-                _windowStart = 0;
+                _windowStart = start;
                 _windowLabel = _episodeLabel;
-                return true;
+                _nextPaddedStart = start + _stride <= _lastPaddedStart ? start + _stride : -1;
             }
 
             /// <summary>Copies the current input row into the staging area and checks its values.</summary>

@@ -39,7 +39,8 @@ namespace Microsoft.ML.RewardExtraction
     /// <remarks>
     /// <para>Rows of one episode must be consecutive in the input (in time order); an episode id that reappears after
     /// another episode is an error. Within an episode of length L, windows start at steps 0, Stride, 2 Stride, ...
-    /// while start + Horizon &lt;= L; trailing steps that do not fill a window are dropped.</para>
+    /// while start + Horizon &lt;= L; trailing steps that do not fill a window are dropped, unless
+    /// <see cref="PadEpisodeEnds"/> is set.</para>
     /// <para><see cref="Transform"/> is lazy and streams its input once per cursor; the number of windows is not
     /// known in advance (<see cref="IDataView.GetRowCount"/> returns <see langword="null"/>).</para>
     /// <para>Create it with <c>mlContext.RewardExtraction().TrajectoryWindows(...)</c>.</para>
@@ -54,7 +55,7 @@ namespace Microsoft.ML.RewardExtraction
         {
             return new VersionInfo(
                 modelSignature: "TRAJWNDW",
-                verWrittenCur: 0x00010002, // The episode label column
+                verWrittenCur: 0x00010003, // Padded episode ends
                 verReadableCur: 0x00010001,
                 verWeCanReadBack: 0x00010001,
                 loaderSignature: LoaderSignature,
@@ -99,16 +100,31 @@ namespace Microsoft.ML.RewardExtraction
         /// episode under the same name; null when there is none.</summary>
         public string? LabelColumnName { get; }
 
+        /// <summary>
+        /// Whether windows also start at every stride step after the episode's last full window, up to its last step, with
+        /// the steps past the episode's end filled with copies of its last step (Diffuser's padding: an episode that ends
+        /// at a goal then rests there).
+        /// </summary>
+        public bool PadEpisodeEnds { get; }
+
+        /// <summary>Feature columns that are zero, not copied, in the steps that padding adds (e.g. the action: nothing is
+        /// done after the end).</summary>
+        public IReadOnlyList<string> ZeroPaddedColumnNames => _zeroPaddedColumnNames;
+
+        private readonly string[] _zeroPaddedColumnNames;
+
         /// <summary>Always <see langword="false"/>: windows change the number of rows.</summary>
         public bool IsRowToRowMapper => false;
 
         internal TrajectoryWindowTransformer(IHostEnvironment env, string outputColumnName, string episodeColumnName,
             string startStepColumnName, string[] featureColumnNames, int[] featureSizes, int horizon, int stride,
-            ShortEpisodeHandling shortEpisodes, InvalidValueHandling invalidValues, string? labelColumnName = null)
+            ShortEpisodeHandling shortEpisodes, InvalidValueHandling invalidValues, string? labelColumnName = null,
+            bool padEpisodeEnds = false, string[]? zeroPaddedColumnNames = null)
         {
             Contracts.CheckValue(env, nameof(env));
             _host = env.Register(nameof(TrajectoryWindowTransformer));
-            CheckSettings(_host, outputColumnName, episodeColumnName, startStepColumnName, featureColumnNames, horizon, stride, labelColumnName);
+            CheckSettings(_host, outputColumnName, episodeColumnName, startStepColumnName, featureColumnNames, horizon, stride, labelColumnName,
+                padEpisodeEnds, zeroPaddedColumnNames);
             _host.CheckValue(featureSizes, nameof(featureSizes));
             _host.CheckParam(featureSizes.Length == featureColumnNames.Length && featureSizes.All(s => s > 0), nameof(featureSizes),
                 "needs one positive size per feature column");
@@ -128,6 +144,22 @@ namespace Microsoft.ML.RewardExtraction
             ShortEpisodes = shortEpisodes;
             InvalidValues = invalidValues;
             LabelColumnName = labelColumnName;
+            PadEpisodeEnds = padEpisodeEnds;
+            _zeroPaddedColumnNames = zeroPaddedColumnNames is null ? Array.Empty<string>() : (string[])zeroPaddedColumnNames.Clone();
+        }
+
+        /// <summary>Per value of a step, whether padding sets it to zero.</summary>
+        internal bool[] ZeroPaddedMask()
+        {
+            var mask = new bool[TransitionDimension];
+            int offset = 0;
+            for (int i = 0; i < _featureColumnNames.Length; i++)
+            {
+                if (_zeroPaddedColumnNames.Contains(_featureColumnNames[i]))
+                    mask.AsSpan(offset, _featureSizes[i]).Fill(true);
+                offset += _featureSizes[i];
+            }
+            return mask;
         }
 
         /// <summary>
@@ -135,7 +167,8 @@ namespace Microsoft.ML.RewardExtraction
         /// naming the offending option.
         /// </summary>
         internal static void CheckSettings(IExceptionContext ectx, string outputColumnName, string episodeColumnName,
-            string startStepColumnName, string[] featureColumnNames, int horizon, int stride, string? labelColumnName)
+            string startStepColumnName, string[] featureColumnNames, int horizon, int stride, string? labelColumnName,
+            bool padEpisodeEnds = false, string[]? zeroPaddedColumnNames = null)
         {
             ectx.CheckUserArg(!string.IsNullOrEmpty(episodeColumnName), "EpisodeColumnName", "must name the episode id column");
             ectx.CheckUserArg(!string.IsNullOrEmpty(outputColumnName), "OutputColumnName", "must not be empty");
@@ -153,6 +186,17 @@ namespace Microsoft.ML.RewardExtraction
                 ectx.CheckUserArg(labelColumnName != outputColumnName && labelColumnName != episodeColumnName && labelColumnName != startStepColumnName
                     && !featureColumnNames.Contains(labelColumnName), "LabelColumnName",
                     $"'{labelColumnName}' is already the name of another input or output column");
+            }
+            if (zeroPaddedColumnNames is { Length: > 0 })
+            {
+                ectx.CheckUserArg(padEpisodeEnds, "ZeroPaddedColumnNames", "applies to padded episode ends only: set PadEpisodeEnds too");
+                foreach (var name in zeroPaddedColumnNames)
+                {
+                    ectx.CheckUserArg(featureColumnNames!.Contains(name), "ZeroPaddedColumnNames",
+                        $"'{name}' is not one of the feature columns ({string.Join(", ", featureColumnNames!.Select(n => $"'{n}'"))})");
+                }
+                ectx.CheckUserArg(zeroPaddedColumnNames.Distinct().Count() == zeroPaddedColumnNames.Length, "ZeroPaddedColumnNames",
+                    "names a column twice");
             }
         }
 
@@ -276,6 +320,8 @@ namespace Microsoft.ML.RewardExtraction
             //   int: id of column name
             //   int: values per step (1 for a scalar)
             // byte: 1 if there is an episode label column, then int: id of its name (since format 1.2)
+            // byte: 1 if episode ends are padded (since format 1.3)
+            // int: number of zero-padded feature columns, then for each: int: id of its name (since format 1.3)
             ctx.Writer.Write(Horizon);
             ctx.Writer.Write(Stride);
             ctx.Writer.Write((int)ShortEpisodes);
@@ -292,6 +338,10 @@ namespace Microsoft.ML.RewardExtraction
             ctx.Writer.Write((byte)(LabelColumnName is not null ? 1 : 0));
             if (LabelColumnName is not null)
                 ctx.SaveNonEmptyString(LabelColumnName);
+            ctx.Writer.Write((byte)(PadEpisodeEnds ? 1 : 0));
+            ctx.Writer.Write(_zeroPaddedColumnNames.Length);
+            foreach (var name in _zeroPaddedColumnNames)
+                ctx.SaveNonEmptyString(name);
         }
 
         private static bool ReadFlag(IHost host, BinaryReader reader)
@@ -333,8 +383,19 @@ namespace Microsoft.ML.RewardExtraction
                 host.CheckDecode(sizes[i] >= 1);
             }
             string? label = ctx.Header.ModelVerWritten >= 0x00010002 && ReadFlag(host, ctx.Reader) ? ctx.LoadNonEmptyString() : null;
+            bool padEnds = false;
+            var zeroPadded = Array.Empty<string>();
+            if (ctx.Header.ModelVerWritten >= 0x00010003)
+            {
+                padEnds = ReadFlag(host, ctx.Reader);
+                int zeroCount = ctx.Reader.ReadInt32();
+                host.CheckDecode(zeroCount >= 0 && zeroCount <= count);
+                zeroPadded = new string[zeroCount];
+                for (int i = 0; i < zeroCount; i++)
+                    zeroPadded[i] = ctx.LoadNonEmptyString();
+            }
             return new TrajectoryWindowTransformer(env, outputColumnName, episodeColumnName, startStepColumnName, names, sizes,
-                horizon, stride, (ShortEpisodeHandling)shortEpisodes, (InvalidValueHandling)invalidValues, label);
+                horizon, stride, (ShortEpisodeHandling)shortEpisodes, (InvalidValueHandling)invalidValues, label, padEnds, zeroPadded);
         }
     }
 }

@@ -76,6 +76,97 @@ public class TrajectoryWindowTests
             (4, 0, ExpectedWindow(4, 0, 3, 1)));   // one step repeated three times, last episode of the input
     }
 
+    private static TrajectoryWindowTransformer FitPadded(MLContext ml, IDataView data, int horizon, int stride, params string[] zeroPadded)
+        => ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            OutputColumnName = "Trajectory",
+            EpisodeColumnName = "Episode",
+            FeatureColumnNames = Features,
+            Horizon = horizon,
+            Stride = stride,
+            PadEpisodeEnds = true,
+            ZeroPaddedColumnNames = zeroPadded,
+            InvalidValues = InvalidValueHandling.SkipWindow,
+        }).Fit(data);
+
+    [Fact]
+    public void PadEpisodeEnds_StartsWindowsUpToTheLastStep_AndRepeatsIt()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Standard());   // episodes 1 (4 steps), 2 (2), 7 (5)
+        var windows = Windows(ml, FitPadded(ml, data, horizon: 3, stride: 1).Transform(data));
+
+        // Written out once in full: episode 1 from step 2 = steps 2, 3, 3.
+        Assert.Equal(new float[] { 12, 102, -102, 13, 103, -103, 13, 103, -103 }, windows[2].Trajectory);
+        AssertWindows(windows,
+            (1, 0, ExpectedWindow(1, 0, 3, 4)),
+            (1, 1, ExpectedWindow(1, 1, 3, 4)),
+            (1, 2, ExpectedWindow(1, 2, 3, 4)),
+            (1, 3, ExpectedWindow(1, 3, 3, 4)),
+            (2, 0, ExpectedWindow(2, 0, 3, 2)),
+            (2, 1, ExpectedWindow(2, 1, 3, 2)),
+            (7, 0, ExpectedWindow(7, 0, 3, 5)),
+            (7, 1, ExpectedWindow(7, 1, 3, 5)),
+            (7, 2, ExpectedWindow(7, 2, 3, 5)),
+            (7, 3, ExpectedWindow(7, 3, 3, 5)),
+            (7, 4, ExpectedWindow(7, 4, 3, 5)));   // the last episode of the input pads as well
+    }
+
+    [Fact]
+    public void PadEpisodeEnds_KeepsTheStride_ZeroesTheNamedColumns_AndSkipsInvalidSteps()
+    {
+        var ml = new MLContext(seed: 1);
+        var rows = Episodes((1, 7), (2, 1));
+        rows[4].Action = float.NaN;   // episode 1, step 4: no window may contain it
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var windows = Windows(ml, FitPadded(ml, data, horizon: 4, stride: 2, "Action").Transform(data));
+
+        static float[] ZeroPaddedWindow(int episode, int start, int horizon, int length)
+        {
+            var values = ExpectedWindow(episode, start, horizon, length);
+            for (int k = Math.Max(0, length - start); k < horizon; k++)
+                values[3 * k] = 0;   // the action of each step past the end
+            return values;
+        }
+
+        Assert.Equal(new float[] { 16, 106, -106, 0, 106, -106, 0, 106, -106, 0, 106, -106 }, windows[1].Trajectory);
+        AssertWindows(windows,
+            (1, 0, ExpectedWindow(1, 0, 4, 7)),
+            // starts 2 and 4 contain step 4; 6 is the last step, on the stride
+            (1, 6, ZeroPaddedWindow(1, 6, 4, 7)),
+            (2, 0, ZeroPaddedWindow(2, 0, 4, 1)));
+    }
+
+    [Fact]
+    public void PadEpisodeEnds_SavesAndLoads_AndItsOptionsAreChecked()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Standard());
+        var transformer = FitPadded(ml, data, horizon: 3, stride: 2, "Obs");
+        string expected = Format(ml, transformer.Transform(data));
+
+        using var dir = new TempFolder();
+        string path = Path.Combine(dir.Path, "windows.zip");
+        ml.Model.Save(transformer, data.Schema, path);
+        var ml2 = new MLContext(seed: 2);
+        var loaded = Assert.IsType<TrajectoryWindowTransformer>(ml2.Model.Load(path, out _));
+        Assert.True(loaded.PadEpisodeEnds);
+        Assert.Equal(new[] { "Obs" }, loaded.ZeroPaddedColumnNames);
+        Assert.Equal(expected, Format(ml2, loaded.Transform(ml2.Data.LoadFromEnumerable(Standard()))));
+
+        var rx = ml.RewardExtraction();
+        var notAFeature = Assert.Throws<ArgumentOutOfRangeException>(() => rx.TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            EpisodeColumnName = "Episode", FeatureColumnNames = Features, Horizon = 2, PadEpisodeEnds = true, ZeroPaddedColumnNames = ["Velocity"],
+        }));
+        Assert.Contains("'Velocity' is not one of the feature columns ('Action', 'Obs')", notAFeature.Message);
+        var withoutPadding = Assert.Throws<ArgumentOutOfRangeException>(() => rx.TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            EpisodeColumnName = "Episode", FeatureColumnNames = Features, Horizon = 2, ZeroPaddedColumnNames = ["Action"],
+        }));
+        Assert.Contains("set PadEpisodeEnds too", withoutPadding.Message);
+    }
+
     [Fact]
     public void Output_HasThreeColumns_NoRowCount_AndSameRowsWhateverIsActive()
     {
