@@ -34,6 +34,21 @@ public class Maze2DPiecesTests
     }
 
     [Fact]
+    public void Padded_windows_rest_at_the_last_state_with_no_action()
+    {
+        var ml = new MLContext(1);
+        var log = new TransitionLog();
+        for (int t = 0; t < 10; t++)
+            log.Add(0, t, [1, t], [t, 1, 2, 3], 0);
+        var windows = MazeWindows.Cut(ml, log.ToDataView(ml), horizon: 4, stride: 3, expert: true, padEnds: true);
+        // Full windows at 0, 3, 6; then 9, the last step, padded.
+        Assert.Equal(new[] { 0, 3, 6, 9 }, windows.Select(w => w.StartStep));
+        Assert.Equal(new float[] { 1, 9, 9, 1, 2, 3, 0, 0, 9, 1, 2, 3, 0, 0, 9, 1, 2, 3, 0, 0, 9, 1, 2, 3 }, windows[3].Features);
+        // Episodes shorter than the horizon are padded too.
+        Assert.Equal(new[] { 0, 3, 6, 9 }, MazeWindows.Cut(ml, log.ToDataView(ml), horizon: 11, stride: 3, expert: false, padEnds: true).Select(w => w.StartStep));
+    }
+
+    [Fact]
     public void Episode_split_is_disjoint_seeded_and_holds_out_about_the_fraction()
     {
         var ml = new MLContext(1);

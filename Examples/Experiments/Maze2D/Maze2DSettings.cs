@@ -26,6 +26,13 @@ public sealed record Maze2DSettings
     /// <summary>Steps between the starts of consecutive training windows of one episode.</summary>
     public int WindowStride { get; init; } = 2;
 
+    /// <summary>
+    /// Whether the training windows run past each episode's end, padded with its last state and a zero action (the window
+    /// transform's <c>PadEpisodeEnds</c>): every episode ends on arrival, so padded expert windows rest at the goal, as in
+    /// the paper's data. The classifiers' windows are never padded.
+    /// </summary>
+    public bool PadEpisodeEnds { get; init; } = false;
+
     /// <summary>Fraction of episodes (base and expert) held out from all training, for the accuracies.</summary>
     public double HeldOutFraction { get; init; } = 0.2;
 

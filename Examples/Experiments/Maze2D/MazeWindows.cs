@@ -46,8 +46,9 @@ public static class MazeWindows
         transitions.GetColumn<int>(TransitionLog.EpisodeIdColumn).Distinct().Count();
 
     /// <summary>The windows of <paramref name="horizon"/> steps starting every <paramref name="stride"/> steps of each episode
-    /// (the window transform; shorter episodes give none), labelled <paramref name="expert"/>.</summary>
-    public static List<MazeWindow> Cut(MLContext ml, IDataView transitions, int horizon, int stride, bool expert)
+    /// (the window transform), labelled <paramref name="expert"/>. Without <paramref name="padEnds"/> shorter episodes give
+    /// none; with it windows start up to each episode's last step, padded with its last state and a zero action.</summary>
+    public static List<MazeWindow> Cut(MLContext ml, IDataView transitions, int horizon, int stride, bool expert, bool padEnds = false)
     {
         var windows = ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
         {
@@ -55,6 +56,8 @@ public static class MazeWindows
             FeatureColumnNames = [TransitionLog.ActionColumn, TransitionLog.ObservationColumn],
             Horizon = horizon,
             Stride = stride,
+            PadEpisodeEnds = padEnds,
+            ZeroPaddedColumnNames = padEnds ? [TransitionLog.ActionColumn] : [],
         }).Fit(transitions).Transform(transitions);
         return ml.Data.CreateEnumerable<WindowColumns>(windows, reuseRowObject: false)
             .Select(w => new MazeWindow { EpisodeId = w.EpisodeId, StartStep = w.StartStep, Features = w.Features, Label = expert })
