@@ -71,6 +71,13 @@ namespace Microsoft.ML.RewardExtraction
             /// <summary>Feature columns that are zero, not copied, in the steps added by <see cref="PadEpisodeEnds"/>
             /// (e.g. the action column). Each must be one of <see cref="FeatureColumnNames"/>. Default none.</summary>
             public string[] ZeroPaddedColumnNames = Array.Empty<string>();
+
+            /// <summary>
+            /// With <see cref="PadEpisodeEnds"/>: windows start up to this many steps past the episode's last step, as if the
+            /// episode rested in its last state that much longer (Diffuser pads every episode to its longest length, so a
+            /// window may start at the end and hold nothing but the rest). At least 0. Default 0.
+            /// </summary>
+            public int ExtraEndSteps;
         }
 
         private readonly IHost _host;
@@ -85,7 +92,7 @@ namespace Microsoft.ML.RewardExtraction
             _host.CheckUserArg(Enum.IsDefined(options.InvalidValues), nameof(Options.InvalidValues), "unknown value");
             TrajectoryWindowTransformer.CheckSettings(_host, options.OutputColumnName, options.EpisodeColumnName,
                 options.StartStepColumnName, options.FeatureColumnNames, options.Horizon, options.Stride, options.LabelColumnName,
-                options.PadEpisodeEnds, options.ZeroPaddedColumnNames);
+                options.PadEpisodeEnds, options.ZeroPaddedColumnNames, options.ExtraEndSteps);
             _options = new Options
             {
                 EpisodeColumnName = options.EpisodeColumnName,
@@ -98,6 +105,7 @@ namespace Microsoft.ML.RewardExtraction
                 InvalidValues = options.InvalidValues,
                 LabelColumnName = options.LabelColumnName,
                 PadEpisodeEnds = options.PadEpisodeEnds,
+                ExtraEndSteps = options.ExtraEndSteps,
                 ZeroPaddedColumnNames = (string[])(options.ZeroPaddedColumnNames ?? Array.Empty<string>()).Clone(),
             };
         }
@@ -115,7 +123,7 @@ namespace Microsoft.ML.RewardExtraction
                 TrajectoryWindowTransformer.CheckLabelColumn(_host, input.Schema, _options.LabelColumnName);
             return new TrajectoryWindowTransformer(_host, _options.OutputColumnName, _options.EpisodeColumnName, _options.StartStepColumnName,
                 _options.FeatureColumnNames, sizes, _options.Horizon, _options.Stride, _options.ShortEpisodes, _options.InvalidValues, _options.LabelColumnName,
-                _options.PadEpisodeEnds, _options.ZeroPaddedColumnNames);
+                _options.PadEpisodeEnds, _options.ZeroPaddedColumnNames, _options.ExtraEndSteps);
         }
 
         /// <summary>

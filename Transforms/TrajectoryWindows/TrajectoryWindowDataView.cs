@@ -73,6 +73,7 @@ namespace Microsoft.ML.RewardExtraction
             private readonly int _dimension;
             private readonly bool _padShort;
             private readonly bool _padEnds;
+            private readonly int _extraEndSteps;
             private readonly bool[] _zeroWhenPadded;
             private readonly bool _skipInvalid;
 
@@ -115,6 +116,7 @@ namespace Microsoft.ML.RewardExtraction
                 _dimension = _parent.TransitionDimension;
                 _padShort = _parent.ShortEpisodes == ShortEpisodeHandling.PadWithLast;
                 _padEnds = _parent.PadEpisodeEnds;
+                _extraEndSteps = _parent.ExtraEndSteps;
                 _zeroWhenPadded = _parent.ZeroPaddedMask();
                 _skipInvalid = _parent.InvalidValues == InvalidValueHandling.SkipWindow;
                 _ring = new float[_horizon * _dimension];
@@ -314,7 +316,8 @@ namespace Microsoft.ML.RewardExtraction
 
             /// <summary>
             /// Marks the current episode closed and finds its first padded window: with <see cref="TrajectoryWindowTransformer.PadEpisodeEnds"/>
-            /// every stride start after the last full window and before the episode's end; otherwise, with
+            /// every stride start after the last full window, up to the episode's last step plus
+            /// <see cref="TrajectoryWindowTransformer.ExtraEndSteps"/>; otherwise, with
             /// <see cref="ShortEpisodeHandling.PadWithLast"/>, start 0 of an episode shorter than the horizon. A window never
             /// contains an invalid step.
             /// </summary>
@@ -329,7 +332,7 @@ namespace Microsoft.ML.RewardExtraction
                 {
                     first = Math.Max(Math.Max(0, _steps - _horizon + 1), _lastInvalidStep + 1);
                     first = (first + _stride - 1) / _stride * _stride;
-                    _lastPaddedStart = _steps - 1;
+                    _lastPaddedStart = _steps - 1 + _extraEndSteps;
                 }
                 else if (_padShort && _steps < _horizon && _lastInvalidStep < 0)
                 {

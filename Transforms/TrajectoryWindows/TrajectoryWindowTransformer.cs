@@ -113,18 +113,22 @@ namespace Microsoft.ML.RewardExtraction
 
         private readonly string[] _zeroPaddedColumnNames;
 
+        /// <summary>With <see cref="PadEpisodeEnds"/>, how many steps past its last step an episode is taken to rest in its
+        /// last state: windows start up to this many steps after the last step (0: up to the last step).</summary>
+        public int ExtraEndSteps { get; }
+
         /// <summary>Always <see langword="false"/>: windows change the number of rows.</summary>
         public bool IsRowToRowMapper => false;
 
         internal TrajectoryWindowTransformer(IHostEnvironment env, string outputColumnName, string episodeColumnName,
             string startStepColumnName, string[] featureColumnNames, int[] featureSizes, int horizon, int stride,
             ShortEpisodeHandling shortEpisodes, InvalidValueHandling invalidValues, string? labelColumnName = null,
-            bool padEpisodeEnds = false, string[]? zeroPaddedColumnNames = null)
+            bool padEpisodeEnds = false, string[]? zeroPaddedColumnNames = null, int extraEndSteps = 0)
         {
             Contracts.CheckValue(env, nameof(env));
             _host = env.Register(nameof(TrajectoryWindowTransformer));
             CheckSettings(_host, outputColumnName, episodeColumnName, startStepColumnName, featureColumnNames, horizon, stride, labelColumnName,
-                padEpisodeEnds, zeroPaddedColumnNames);
+                padEpisodeEnds, zeroPaddedColumnNames, extraEndSteps);
             _host.CheckValue(featureSizes, nameof(featureSizes));
             _host.CheckParam(featureSizes.Length == featureColumnNames.Length && featureSizes.All(s => s > 0), nameof(featureSizes),
                 "needs one positive size per feature column");
@@ -145,6 +149,7 @@ namespace Microsoft.ML.RewardExtraction
             InvalidValues = invalidValues;
             LabelColumnName = labelColumnName;
             PadEpisodeEnds = padEpisodeEnds;
+            ExtraEndSteps = extraEndSteps;
             _zeroPaddedColumnNames = zeroPaddedColumnNames is null ? Array.Empty<string>() : (string[])zeroPaddedColumnNames.Clone();
         }
 
@@ -168,7 +173,7 @@ namespace Microsoft.ML.RewardExtraction
         /// </summary>
         internal static void CheckSettings(IExceptionContext ectx, string outputColumnName, string episodeColumnName,
             string startStepColumnName, string[] featureColumnNames, int horizon, int stride, string? labelColumnName,
-            bool padEpisodeEnds = false, string[]? zeroPaddedColumnNames = null)
+            bool padEpisodeEnds = false, string[]? zeroPaddedColumnNames = null, int extraEndSteps = 0)
         {
             ectx.CheckUserArg(!string.IsNullOrEmpty(episodeColumnName), "EpisodeColumnName", "must name the episode id column");
             ectx.CheckUserArg(!string.IsNullOrEmpty(outputColumnName), "OutputColumnName", "must not be empty");
@@ -187,6 +192,8 @@ namespace Microsoft.ML.RewardExtraction
                     && !featureColumnNames.Contains(labelColumnName), "LabelColumnName",
                     $"'{labelColumnName}' is already the name of another input or output column");
             }
+            ectx.CheckUserArg(extraEndSteps >= 0, "ExtraEndSteps", $"must be at least 0, got {extraEndSteps}");
+            ectx.CheckUserArg(extraEndSteps == 0 || padEpisodeEnds, "ExtraEndSteps", "applies to padded episode ends only: set PadEpisodeEnds too");
             if (zeroPaddedColumnNames is { Length: > 0 })
             {
                 ectx.CheckUserArg(padEpisodeEnds, "ZeroPaddedColumnNames", "applies to padded episode ends only: set PadEpisodeEnds too");
@@ -322,6 +329,7 @@ namespace Microsoft.ML.RewardExtraction
             // byte: 1 if there is an episode label column, then int: id of its name (since format 1.2)
             // byte: 1 if episode ends are padded (since format 1.3)
             // int: number of zero-padded feature columns, then for each: int: id of its name (since format 1.3)
+            // int: extra end steps (since format 1.3)
             ctx.Writer.Write(Horizon);
             ctx.Writer.Write(Stride);
             ctx.Writer.Write((int)ShortEpisodes);
@@ -342,6 +350,7 @@ namespace Microsoft.ML.RewardExtraction
             ctx.Writer.Write(_zeroPaddedColumnNames.Length);
             foreach (var name in _zeroPaddedColumnNames)
                 ctx.SaveNonEmptyString(name);
+            ctx.Writer.Write(ExtraEndSteps);
         }
 
         private static bool ReadFlag(IHost host, BinaryReader reader)
@@ -385,6 +394,7 @@ namespace Microsoft.ML.RewardExtraction
             string? label = ctx.Header.ModelVerWritten >= 0x00010002 && ReadFlag(host, ctx.Reader) ? ctx.LoadNonEmptyString() : null;
             bool padEnds = false;
             var zeroPadded = Array.Empty<string>();
+            int extraEndSteps = 0;
             if (ctx.Header.ModelVerWritten >= 0x00010003)
             {
                 padEnds = ReadFlag(host, ctx.Reader);
@@ -393,9 +403,11 @@ namespace Microsoft.ML.RewardExtraction
                 zeroPadded = new string[zeroCount];
                 for (int i = 0; i < zeroCount; i++)
                     zeroPadded[i] = ctx.LoadNonEmptyString();
+                extraEndSteps = ctx.Reader.ReadInt32();
+                host.CheckDecode(extraEndSteps >= 0 && (padEnds || extraEndSteps == 0));
             }
             return new TrajectoryWindowTransformer(env, outputColumnName, episodeColumnName, startStepColumnName, names, sizes,
-                horizon, stride, (ShortEpisodeHandling)shortEpisodes, (InvalidValueHandling)invalidValues, label, padEnds, zeroPadded);
+                horizon, stride, (ShortEpisodeHandling)shortEpisodes, (InvalidValueHandling)invalidValues, label, padEnds, zeroPadded, extraEndSteps);
         }
     }
 }

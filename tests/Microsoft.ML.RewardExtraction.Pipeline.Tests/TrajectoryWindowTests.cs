@@ -138,6 +138,33 @@ public class TrajectoryWindowTests
     }
 
     [Fact]
+    public void ExtraEndSteps_StartsWindowsPastTheEnd_ThatHoldOnlyTheRestingLastStep()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Episodes((1, 3)));
+        var transformer = ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
+        {
+            OutputColumnName = "Trajectory", EpisodeColumnName = "Episode", FeatureColumnNames = Features,
+            Horizon = 2, Stride = 2, PadEpisodeEnds = true, ZeroPaddedColumnNames = ["Action"], ExtraEndSteps = 3,
+        }).Fit(data);
+        var windows = Windows(ml, transformer.Transform(data));
+        // Steps 0-2, resting 3 steps more: starts 0 and 2 (padded), 4 (past the end, rest only); 6 would be 4 steps past.
+        Assert.Equal(new[] { 0, 2, 4 }, windows.Select(w => w.StartStep));
+        Assert.Equal(new float[] { 12, 102, -102, 0, 102, -102 }, windows[1].Trajectory);
+        Assert.Equal(new float[] { 0, 102, -102, 0, 102, -102 }, windows[2].Trajectory);
+
+        using var dir = new TempFolder();
+        string path = Path.Combine(dir.Path, "windows.zip");
+        ml.Model.Save(transformer, data.Schema, path);
+        var loaded = Assert.IsType<TrajectoryWindowTransformer>(ml.Model.Load(path, out _));
+        Assert.Equal(3, loaded.ExtraEndSteps);
+        Assert.Equal(Format(ml, transformer.Transform(data)), Format(ml, loaded.Transform(data)));
+
+        Assert.Contains("set PadEpisodeEnds too", Assert.Throws<ArgumentOutOfRangeException>(() => ml.RewardExtraction().TrajectoryWindows(
+            new TrajectoryWindowEstimator.Options { EpisodeColumnName = "Episode", FeatureColumnNames = Features, Horizon = 2, ExtraEndSteps = 1 })).Message);
+    }
+
+    [Fact]
     public void PadEpisodeEnds_SavesAndLoads_AndItsOptionsAreChecked()
     {
         var ml = new MLContext(seed: 1);

@@ -31,7 +31,11 @@ public sealed record Maze2DSettings
     /// transform's <c>PadEpisodeEnds</c>): every episode ends on arrival, so padded expert windows rest at the goal, as in
     /// the paper's data. The classifiers' windows are never padded.
     /// </summary>
-    public bool PadEpisodeEnds { get; init; } = false;
+    public bool PadEpisodeEnds { get; init; } = true;
+
+    /// <summary>With <see cref="PadEpisodeEnds"/>, how many steps each episode is taken to rest at its end: training windows
+    /// start up to this many steps past its last step (the window transform's <c>ExtraEndSteps</c>).</summary>
+    public int EndRestSteps { get; init; } = 0;
 
     /// <summary>Fraction of episodes (base and expert) held out from all training, for the accuracies.</summary>
     public double HeldOutFraction { get; init; } = 0.2;
@@ -302,6 +306,8 @@ public sealed record Maze2DSettings
             throw new ArgumentOutOfRangeException(nameof(FastTreeLeaves), FastTreeLeaves, "FastTreeLeaves must be at least 2.");
         if (!(HeldOutFraction is > 0 and < 1))
             throw new ArgumentOutOfRangeException(nameof(HeldOutFraction), HeldOutFraction, "HeldOutFraction must lie in (0, 1).");
+        if (EndRestSteps < 0 || (EndRestSteps > 0 && !PadEpisodeEnds))
+            throw new ArgumentOutOfRangeException(nameof(EndRestSteps), EndRestSteps, "EndRestSteps must be at least 0, and 0 unless PadEpisodeEnds is on.");
         if (!(RewardExpertFraction is >= 0 and <= 1))
             throw new ArgumentOutOfRangeException(nameof(RewardExpertFraction), RewardExpertFraction, "RewardExpertFraction must lie in [0, 1].");
         if (!(HeatmapWinsorize is >= 0 and < 0.5))

@@ -33,7 +33,7 @@ internal sealed class MazeData
         var s = run.Settings;
         var ml = run.Ml;
         var (training, heldOut) = MazeWindows.Split(ml, log, s.HeldOutFraction, run.Seeds.For(stream + "-split", index));
-        var windows = MazeWindows.Cut(ml, training, s.Horizon, s.WindowStride, expert, s.PadEpisodeEnds);
+        var windows = MazeWindows.Cut(ml, training, s.Horizon, s.WindowStride, expert, s.PadEpisodeEnds, s.EndRestSteps);
         if (windows.Count == 0)
             throw new InvalidOperationException($"No {what} training episode is at least {s.Horizon} steps long; lower the horizon.");
         int stride = Math.Max(1, s.Horizon / 2);

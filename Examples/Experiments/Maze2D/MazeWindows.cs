@@ -47,8 +47,9 @@ public static class MazeWindows
 
     /// <summary>The windows of <paramref name="horizon"/> steps starting every <paramref name="stride"/> steps of each episode
     /// (the window transform), labelled <paramref name="expert"/>. Without <paramref name="padEnds"/> shorter episodes give
-    /// none; with it windows start up to each episode's last step, padded with its last state and a zero action.</summary>
-    public static List<MazeWindow> Cut(MLContext ml, IDataView transitions, int horizon, int stride, bool expert, bool padEnds = false)
+    /// none; with it windows start up to each episode's last step (and <paramref name="restSteps"/> past it), padded with its
+    /// last state and a zero action.</summary>
+    public static List<MazeWindow> Cut(MLContext ml, IDataView transitions, int horizon, int stride, bool expert, bool padEnds = false, int restSteps = 0)
     {
         var windows = ml.RewardExtraction().TrajectoryWindows(new TrajectoryWindowEstimator.Options
         {
@@ -58,6 +59,7 @@ public static class MazeWindows
             Stride = stride,
             PadEpisodeEnds = padEnds,
             ZeroPaddedColumnNames = padEnds ? [TransitionLog.ActionColumn] : [],
+            ExtraEndSteps = padEnds ? restSteps : 0,
         }).Fit(transitions).Transform(transitions);
         return ml.Data.CreateEnumerable<WindowColumns>(windows, reuseRowObject: false)
             .Select(w => new MazeWindow { EpisodeId = w.EpisodeId, StartStep = w.StartStep, Features = w.Features, Label = expert })
