@@ -208,7 +208,7 @@ public class SacTests
         {
             Assert.True(new FileInfo(file).Length < 1_000_000, file);
             using var policy = Policy.Load(file);
-            var (obs, act) = policy.Environment switch { "cheetah" => (17, 6), "hopper" => (11, 3), _ => (-1, -1) };
+            var (obs, act) = policy.Environment switch { "cheetah" => (17, 6), "hopper" => (11, 3), "walker" => (17, 6), _ => (-1, -1) };
             Assert.Equal((obs, act), (policy.ObservationSize, policy.ActionSize));
         }
     }
