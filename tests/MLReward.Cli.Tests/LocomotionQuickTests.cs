@@ -179,6 +179,28 @@ public class LocomotionQuickTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void WalkerPresetsTakeTheHoppersWindowAndDataSizes()
+    {
+        var walker = LocomotionSettings.For("walker", "default");
+        var hopper = LocomotionSettings.For("hopper", "default");
+        Assert.Equal("walker", walker.Environment);
+        Assert.Equal(16, walker.Horizon);   // 0.008 s per step, as the hopper
+        Assert.Equal(10, walker.StopGradientBelow);
+        Assert.Equal((16, 24), (walker.BaseEpisodesPerPolicy, walker.ExpertEpisodes));
+        Assert.Equal(hopper.ScaleCandidates, walker.ScaleCandidates);
+        Assert.Equal(4, walker.GuidanceScale);
+        walker.Validate();
+        var quick = LocomotionSettings.For("WALKER", "quick");
+        Assert.Equal(("walker", "quick", 150), (quick.Environment, quick.Preset, quick.DataEpisodeSteps));
+        Assert.Equal([4.0, 16.0], quick.ScaleCandidates);
+        quick.Validate();
+        var unknown = Assert.Throws<ArgumentException>(() => LocomotionSettings.For("ant", "quick"));
+        Assert.StartsWith("Unknown task 'ant' (expected one of: cheetah, hopper, walker).", unknown.Message);
+        Assert.Contains("Environment must be one of cheetah, hopper, walker, not 'ant'.",
+            Assert.Throws<ArgumentException>((walker with { Environment = "ant" }).Validate).Message);
+    }
+
+    [Fact]
     public void StudentTMatchesReferenceValues()
     {
         // References from numerical integration of the t density.
