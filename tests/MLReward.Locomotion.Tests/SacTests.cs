@@ -262,6 +262,21 @@ public class SacMuJoCoTests
     }
 
     [SkippableFact]
+    public void RandomEvaluationIsSeededAndMatchesAnExplicitUniformPolicy()
+    {
+        RequireMuJoCo.OrSkip();
+        using var env = new WalkerEnv { MaxEpisodeSteps = 50 };
+        var first = Rollouts.EvaluateRandom(env, episodes: 3, seed: 9);
+        var again = Rollouts.EvaluateRandom(env, episodes: 3, seed: 9);
+        Assert.Equal(first.Returns, again.Returns);
+        Assert.Equal(first.Lengths, again.Lengths);
+        Assert.NotEqual(first.Returns, Rollouts.EvaluateRandom(env, episodes: 3, seed: 10).Returns);
+        // The same draws written out: each component U(-1, 1) from the episode's Random(seed + i), in order.
+        var explicitly = Rollouts.Run(env, (_, r) => Enumerable.Range(0, 6).Select(_ => (float)(2 * r.NextDouble() - 1)).ToArray(), 3, 9);
+        Assert.Equal(explicitly.Returns, first.Returns);
+    }
+
+    [SkippableFact]
     public void TrainerWritesSnapshotsCheckpointsAndResumes()
     {
         RequireMuJoCo.OrSkip();
