@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace MLReward.Cli.Tests;
 
 /// <summary>
-/// <c>mlreward locomotion --preset quick</c> end to end for both tasks (tiny data and models, 4 episodes of 40 steps: a
+/// <c>mlreward locomotion --preset quick</c> end to end for the three tasks (tiny data and models, 4 episodes of 40 steps: a
 /// smoke test of well-formed outputs, not of the result), and the statistics the report relies on.
 /// Needs MuJoCo 2.2.2 (<c>apt-get install -y libmujoco2.2.2</c>); without it the run tests return early and say so.
 /// </summary>
@@ -15,6 +15,7 @@ public class LocomotionQuickTests(ITestOutputHelper output)
     [Theory]
     [InlineData("cheetah")]
     [InlineData("hopper")]
+    [InlineData("walker")]
     public void QuickPresetWritesWellFormedReports(string env)
     {
         if (!MLReward.Locomotion.MuJoCo.IsAvailable)
