@@ -5,10 +5,11 @@ using static TorchSharp.torch;
 // locomotion-agents: SAC training, policy evaluation and behaviour-data generation for the locomotion tasks.
 const string Usage = """
 usage:
-  locomotion-agents train --env cheetah|hopper --steps N --out DIR [--resume] [--seed S] [--random-steps N]
+  locomotion-agents train --env cheetah|hopper|walker --steps N --out DIR [--resume] [--seed S] [--random-steps N]
                           [--update-after N] [--checkpoint-every N] [--snapshot-every N] [--eval-episodes N]
                           [--no-replay-save] [--threads N]
   locomotion-agents eval  --policy FILE [--episodes N] [--stochastic] [--seed S] [--threads N]
+  locomotion-agents eval  --random --env NAME [--episodes N] [--seed S]
   locomotion-agents data  --policy FILE --episodes N --out FILE.csv [--env NAME] [--deterministic] [--seed S] [--threads N]
 """;
 
@@ -68,6 +69,14 @@ static int Train(Dictionary<string, string?> o)
 
 static int Evaluate(Dictionary<string, string?> o)
 {
+    if (o.ContainsKey("random"))
+    {
+        using var randomEnv = LocomotionTasks.Create(Get(o, "env"));
+        var random = Rollouts.EvaluateRandom(randomEnv, GetInt(o, "episodes", 10), GetInt(o, "seed", Rollouts.DefaultEvaluationSeed));
+        Console.WriteLine($"{randomEnv.Name}, uniform random actions: {random}");
+        Console.WriteLine("returns: " + string.Join(" ", random.Returns.Select(r => r.ToString("F1", CultureInfo.InvariantCulture))));
+        return 0;
+    }
     using var policy = Policy.Load(Get(o, "policy"));
     using var env = LocomotionTasks.Create(o.TryGetValue("env", out var e) && e is not null ? e : policy.Environment);
     bool deterministic = !o.ContainsKey("stochastic");
@@ -91,7 +100,7 @@ static int Data(Dictionary<string, string?> o)
 
 static Dictionary<string, string?> ParseOptions(ReadOnlySpan<string> args)
 {
-    var flags = new HashSet<string> { "resume", "stochastic", "deterministic", "no-replay-save" };
+    var flags = new HashSet<string> { "resume", "stochastic", "deterministic", "no-replay-save", "random" };
     var result = new Dictionary<string, string?>();
     for (int i = 0; i < args.Length; i++)
     {

@@ -65,7 +65,7 @@ public sealed class Policy : IDisposable
         TrainingSteps = trainingSteps;
     }
 
-    /// <summary>Name of the task the policy was trained on ("cheetah", "hopper").</summary>
+    /// <summary>Name of the task the policy was trained on ("cheetah", "hopper", "walker").</summary>
     public string Environment { get; }
 
     /// <summary>Observation length.</summary>

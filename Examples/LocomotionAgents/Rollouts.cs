@@ -6,14 +6,15 @@ namespace MLReward.LocomotionAgents;
 /// <summary>Creates the locomotion tasks by name.</summary>
 public static class LocomotionTasks
 {
-    /// <summary>The task names: "cheetah", "hopper".</summary>
-    public static IReadOnlyList<string> Names { get; } = ["cheetah", "hopper"];
+    /// <summary>The task names: "cheetah", "hopper", "walker".</summary>
+    public static IReadOnlyList<string> Names { get; } = ["cheetah", "hopper", "walker"];
 
     /// <summary>A new environment for <paramref name="name"/> (case-insensitive).</summary>
     public static ILocomotionEnv Create(string name) => name.ToLowerInvariant() switch
     {
         "cheetah" => new CheetahEnv(),
         "hopper" => new HopperEnv(),
+        "walker" => new WalkerEnv(),
         _ => throw new ArgumentException($"Unknown task '{name}' (expected one of: {string.Join(", ", Names)}).", nameof(name)),
     };
 }
@@ -90,6 +91,19 @@ public static class Rollouts
     /// <summary>Evaluates <paramref name="policy"/> (mean actions unless <paramref name="deterministic"/> is false).</summary>
     public static EpisodeSummary Evaluate(ILocomotionEnv env, Policy policy, int episodes, bool deterministic = true, int seed = DefaultEvaluationSeed) =>
         Run(env, (o, r) => policy.Act(o, deterministic, r), episodes, seed);
+
+    /// <summary>
+    /// Evaluates the uniform random policy: every action component drawn from U(-1, 1) with the episode's
+    /// <c>new Random(seed + i)</c>, the reference that D4RL-style normalised scores put at 0.
+    /// </summary>
+    public static EpisodeSummary EvaluateRandom(ILocomotionEnv env, int episodes, int seed = DefaultEvaluationSeed) =>
+        Run(env, (_, r) =>
+        {
+            var action = new float[env.ActionSize];
+            for (int i = 0; i < action.Length; i++)
+                action[i] = (float)(2 * r.NextDouble() - 1);
+            return action;
+        }, episodes, seed);
 
     /// <summary>Evaluates the agent's current actor.</summary>
     public static EpisodeSummary Evaluate(ILocomotionEnv env, SacAgent agent, int episodes, bool deterministic = true, int seed = DefaultEvaluationSeed) =>

@@ -7,7 +7,7 @@ namespace MLReward.LocomotionAgents;
 /// <summary>Settings of a <see cref="SacTrainer"/> run.</summary>
 public sealed record SacTrainingOptions
 {
-    /// <summary>Task name ("cheetah", "hopper").</summary>
+    /// <summary>Task name ("cheetah", "hopper", "walker").</summary>
     public required string Environment { get; init; }
 
     /// <summary>Output folder: checkpoint.bin, replay.bin, episodes.csv, snapshots.csv, snapshots/*.policy.</summary>

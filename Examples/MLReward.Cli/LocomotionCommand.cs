@@ -14,10 +14,10 @@ internal static class LocomotionCommand
     {
         var env = new Option<string>("--env")
         {
-            Description = "The task: cheetah (H = 4) or hopper (H = 16).",
+            Description = "The task: cheetah (H = 4), hopper or walker (H = 16).",
             DefaultValueFactory = _ => "cheetah",
         };
-        env.AcceptOnlyFromAmong("cheetah", "hopper");
+        env.AcceptOnlyFromAmong([.. LocomotionSettings.EnvironmentNames]);
         var preset = new Option<string>("--preset")
         {
             Description = "quick (CI smoke test: tiny data and models, 4 short episodes) or default (the experiment: 24 episodes of up to 1000 steps).",
@@ -25,8 +25,8 @@ internal static class LocomotionCommand
         };
         preset.AcceptOnlyFromAmong([.. LocomotionSettings.PresetNames]);
         var output = new Option<DirectoryInfo?>("--out") { Description = "Output folder (default ./runs/locomotion-<env>)." };
-        var scale = new Option<double?>("--scale") { Description = "Guidance scale of the steered planner. Default: the best of the preset's ScaleCandidates (cheetah 0.5, 1, 2; hopper 1, 2, 4, 8, 16), each tried on episodes that are not reported; the paper used 0.5 and 0.2." };
-        var stopGrad = new Option<int?>("--t-stopgrad") { Description = "No guidance at diffusion steps t below this (default: cheetah 5, hopper 10, of T = 20)." };
+        var scale = new Option<double?>("--scale") { Description = "Guidance scale of the steered planner. Default: the best of the preset's ScaleCandidates (cheetah 0.5, 1, 2; hopper and walker 1, 2, 4, 8, 16), each tried on episodes that are not reported; the paper used 0.5 and 0.2." };
+        var stopGrad = new Option<int?>("--t-stopgrad") { Description = "No guidance at diffusion steps t below this (default: cheetah 5, hopper and walker 10, of T = 20)." };
         var sweep = new Option<string?>("--sweep") { Description = "Extra guidance settings to evaluate on the first episodes (SweepEpisodes, default 12): scales, each optionally @t_stopgrad, e.g. 0.2,1,1@0." };
         var episodes = new Option<int?>("--episodes") { Description = "Evaluation episodes per condition (default: the preset's)." };
         var policies = new Option<DirectoryInfo?>("--policies")

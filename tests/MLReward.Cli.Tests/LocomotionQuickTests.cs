@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 namespace MLReward.Cli.Tests;
 
 /// <summary>
-/// <c>mlreward locomotion --preset quick</c> end to end for both tasks (tiny data and models, 4 episodes of 40 steps: a
+/// <c>mlreward locomotion --preset quick</c> end to end for the three tasks (tiny data and models, 4 episodes of 40 steps: a
 /// smoke test of well-formed outputs, not of the result), and the statistics the report relies on.
 /// Needs MuJoCo 2.2.2 (<c>apt-get install -y libmujoco2.2.2</c>); without it the run tests return early and say so.
 /// </summary>
@@ -15,6 +15,7 @@ public class LocomotionQuickTests(ITestOutputHelper output)
     [Theory]
     [InlineData("cheetah")]
     [InlineData("hopper")]
+    [InlineData("walker")]
     public void QuickPresetWritesWellFormedReports(string env)
     {
         if (!MLReward.Locomotion.MuJoCo.IsAvailable)
@@ -176,6 +177,28 @@ public class LocomotionQuickTests(ITestOutputHelper output)
         var clamped = settings with { Normalizer = Microsoft.ML.RewardExtraction.NormalizerKind.Gaussian, ClipDenoised = true };
         Assert.Contains("ClipDenoised", Assert.Throws<ArgumentException>(clamped.Validate).Message);
         Assert.Contains("FirstActionWeight", Assert.Throws<ArgumentException>((settings with { FirstActionWeight = -1 }).Validate).Message);
+    }
+
+    [Fact]
+    public void WalkerPresetsTakeTheHoppersWindowAndDataSizes()
+    {
+        var walker = LocomotionSettings.For("walker", "default");
+        var hopper = LocomotionSettings.For("hopper", "default");
+        Assert.Equal("walker", walker.Environment);
+        Assert.Equal(16, walker.Horizon);   // 0.008 s per step, as the hopper
+        Assert.Equal(10, walker.StopGradientBelow);
+        Assert.Equal((16, 24), (walker.BaseEpisodesPerPolicy, walker.ExpertEpisodes));
+        Assert.Equal(hopper.ScaleCandidates, walker.ScaleCandidates);
+        Assert.Equal(4, walker.GuidanceScale);
+        walker.Validate();
+        var quick = LocomotionSettings.For("WALKER", "quick");
+        Assert.Equal(("walker", "quick", 150), (quick.Environment, quick.Preset, quick.DataEpisodeSteps));
+        Assert.Equal([4.0, 16.0], quick.ScaleCandidates);
+        quick.Validate();
+        var unknown = Assert.Throws<ArgumentException>(() => LocomotionSettings.For("ant", "quick"));
+        Assert.StartsWith("Unknown task 'ant' (expected one of: cheetah, hopper, walker).", unknown.Message);
+        Assert.Contains("Environment must be one of cheetah, hopper, walker, not 'ant'.",
+            Assert.Throws<ArgumentException>((walker with { Environment = "ant" }).Validate).Message);
     }
 
     [Fact]

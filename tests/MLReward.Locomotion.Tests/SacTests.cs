@@ -208,7 +208,7 @@ public class SacTests
         {
             Assert.True(new FileInfo(file).Length < 1_000_000, file);
             using var policy = Policy.Load(file);
-            var (obs, act) = policy.Environment switch { "cheetah" => (17, 6), "hopper" => (11, 3), _ => (-1, -1) };
+            var (obs, act) = policy.Environment switch { "cheetah" => (17, 6), "hopper" => (11, 3), "walker" => (17, 6), _ => (-1, -1) };
             Assert.Equal((obs, act), (policy.ObservationSize, policy.ActionSize));
         }
     }
@@ -259,6 +259,21 @@ public class SacMuJoCoTests
         for (int i = 0; i + 1 < rows.Length; i++)
             if (rows[i][^1] == "1")
                 Assert.NotEqual(rows[i][0], rows[i + 1][0]);
+    }
+
+    [SkippableFact]
+    public void RandomEvaluationIsSeededAndMatchesAnExplicitUniformPolicy()
+    {
+        RequireMuJoCo.OrSkip();
+        using var env = new WalkerEnv { MaxEpisodeSteps = 50 };
+        var first = Rollouts.EvaluateRandom(env, episodes: 3, seed: 9);
+        var again = Rollouts.EvaluateRandom(env, episodes: 3, seed: 9);
+        Assert.Equal(first.Returns, again.Returns);
+        Assert.Equal(first.Lengths, again.Lengths);
+        Assert.NotEqual(first.Returns, Rollouts.EvaluateRandom(env, episodes: 3, seed: 10).Returns);
+        // The same draws written out: each component U(-1, 1) from the episode's Random(seed + i), in order.
+        var explicitly = Rollouts.Run(env, (_, r) => Enumerable.Range(0, 6).Select(_ => (float)(2 * r.NextDouble() - 1)).ToArray(), 3, 9);
+        Assert.Equal(explicitly.Returns, first.Returns);
     }
 
     [SkippableFact]

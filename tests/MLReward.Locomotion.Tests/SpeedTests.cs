@@ -17,9 +17,9 @@ public class SpeedTests(ITestOutputHelper output)
     public void MeasureSpeed()
     {
         RequireMuJoCo.OrSkip();
-        foreach (string name in new[] { "cheetah", "hopper" })
+        foreach (string name in new[] { "cheetah", "hopper", "walker" })
         {
-            using PlanarLocomotionEnv env = name == "cheetah" ? new CheetahEnv() : new HopperEnv();
+            using PlanarLocomotionEnv env = name switch { "cheetah" => new CheetahEnv(), "hopper" => new HopperEnv(), _ => new WalkerEnv() };
             var random = new Random(0);
             var actions = Enumerable.Range(0, 64).Select(_ => RandomAction(random, env.ActionSize)).ToArray();
             env.Reset(0);

@@ -13,7 +13,7 @@ public sealed record LocomotionSettings
     /// <summary>The preset names: quick (CI smoke test) and default (the experiment).</summary>
     public static IReadOnlyList<string> PresetNames { get; } = ["quick", "default"];
 
-    /// <summary>The task: "cheetah" or "hopper".</summary>
+    /// <summary>The task: "cheetah", "hopper" or "walker".</summary>
     public string Environment { get; init; } = "cheetah";
 
     /// <summary>The preset's name (reported).</summary>
@@ -37,7 +37,7 @@ public sealed record LocomotionSettings
     /// <summary>Expert episodes.</summary>
     public int ExpertEpisodes { get; init; } = 16;
 
-    /// <summary>Steps at most per data episode (the hopper may terminate earlier).</summary>
+    /// <summary>Steps at most per data episode (the hopper and the walker may terminate earlier).</summary>
     public int DataEpisodeSteps { get; init; } = 1000;
 
     /// <summary>H, environment steps per diffusion sample ([action, observation] per step).</summary>
@@ -197,12 +197,15 @@ public sealed record LocomotionSettings
     [NotInModelKey]
     public int Threads { get; init; } = 1;
 
-    /// <summary>The settings of <paramref name="environment"/> ("cheetah" or "hopper") under <paramref name="preset"/>.</summary>
+    /// <summary>The task names.</summary>
+    public static IReadOnlyList<string> EnvironmentNames { get; } = ["cheetah", "hopper", "walker"];
+
+    /// <summary>The settings of <paramref name="environment"/> ("cheetah", "hopper" or "walker") under <paramref name="preset"/>.</summary>
     public static LocomotionSettings For(string environment, string preset)
     {
         string env = environment.ToLowerInvariant();
-        if (env is not ("cheetah" or "hopper"))
-            throw new ArgumentException($"Unknown task '{environment}' (expected cheetah or hopper).", nameof(environment));
+        if (!EnvironmentNames.Contains(env))
+            throw new ArgumentException($"Unknown task '{environment}' (expected one of: {string.Join(", ", EnvironmentNames)}).", nameof(environment));
         // Cheetah: H = 4 as in the paper (0.2 s of motion at 0.05 s per step), t_stopgrad 5 as the paper; scale 1, the
         // best of a sweep (0.25, 0.5, 1, 2, 4 on 6 episodes of 300 steps: 513, 601, 654, 551, 266 against 517 unsteered),
         // where the paper's 0.5 gained half as much.
@@ -215,17 +218,27 @@ public sealed record LocomotionSettings
         // reward collapsed every hopper at 16 (299 against 707 unsteered; 8: 423, 4: 663 against 749 on the first 12
         // episodes), so the default run chooses among candidates
         // on episodes of its own (ScaleCandidates); GuidanceScale is the fallback when there are none.
-        var settings = env == "cheetah"
-            ? new LocomotionSettings
+        // Walker: the hopper's control interval (0.008 s per step), so the hopper's H = 16 and t_stopgrad 10 for the same
+        // reasons, and the hopper's data sizes, since its episodes also end when it falls. No walker sweep has been run:
+        // the candidates are the hopper's (1 to 16) and GuidanceScale 4, their middle, is only the fallback.
+        var settings = env switch
+        {
+            "cheetah" => new LocomotionSettings
             {
                 Environment = env, Horizon = 4, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 1, StopGradientBelow = 5,
                 ScaleCandidates = [0.5, 1, 2],
-            }
-            : new LocomotionSettings
+            },
+            "hopper" => new LocomotionSettings
             {
                 Environment = env, Horizon = 16, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 16, StopGradientBelow = 10,
                 BaseEpisodesPerPolicy = 16, ExpertEpisodes = 24, ScaleCandidates = [1, 2, 4, 8, 16],
-            };
+            },
+            _ => new LocomotionSettings
+            {
+                Environment = env, Horizon = 16, NetworkMultipliers = [1, 2, 4], RewardMultipliers = [1, 2, 4], GuidanceScale = 4, StopGradientBelow = 10,
+                BaseEpisodesPerPolicy = 16, ExpertEpisodes = 24, ScaleCandidates = [1, 2, 4, 8, 16],
+            },
+        };
         return preset.ToLowerInvariant() switch
         {
             "default" => settings with { Preset = "default" },
@@ -266,7 +279,7 @@ public sealed record LocomotionSettings
             if (!ok)
                 throw new ArgumentException(message);
         }
-        Check(Environment is "cheetah" or "hopper", $"Environment must be cheetah or hopper, not '{Environment}'.");
+        Check(EnvironmentNames.Contains(Environment), $"Environment must be one of {string.Join(", ", EnvironmentNames)}, not '{Environment}'.");
         Check(BasePolicies.Length > 0, "At least one base policy is needed.");
         Check(BaseEpisodesPerPolicy >= 1 && ExpertEpisodes >= 1, "Base and expert data need at least one episode each.");
         Check(Horizon >= 1 && DataEpisodeSteps >= Horizon, "The horizon must be at least 1 and at most the data episode length.");

@@ -6,7 +6,7 @@ namespace MLReward.Locomotion;
 /// </summary>
 public interface ILocomotionEnv : IDisposable
 {
-    /// <summary>A short name ("cheetah", "hopper").</summary>
+    /// <summary>A short name ("cheetah", "hopper", "walker").</summary>
     string Name { get; }
 
     /// <summary>Length of the observation vector.</summary>
@@ -39,7 +39,7 @@ public interface ILocomotionEnv : IDisposable
 /// <summary>The outcome of one environment step.</summary>
 /// <param name="Observation">The observation after the step.</param>
 /// <param name="Reward">The step's reward.</param>
-/// <param name="Terminated">The task ended (the hopper fell, or the physics diverged); no further steps.</param>
+/// <param name="Terminated">The task ended (the hopper or the walker fell, or the physics diverged); no further steps.</param>
 /// <param name="Truncated">The episode reached <see cref="ILocomotionEnv.MaxEpisodeSteps"/> without terminating.</param>
 /// <param name="ForwardVelocity">Mean x velocity of the root over the step (the reward's forward term).</param>
 public readonly record struct LocomotionStep(float[] Observation, double Reward, bool Terminated, bool Truncated, double ForwardVelocity)

@@ -142,7 +142,7 @@ public abstract class PlanarLocomotionEnv : ILocomotionEnv
         return new LocomotionStep(Observe(), reward, terminated, truncated, forwardVelocity);
     }
 
-    /// <summary>Reward added every step (the hopper's alive bonus); 0 by default.</summary>
+    /// <summary>Reward added every step (the hopper's and the walker's alive bonus); 0 by default.</summary>
     protected virtual double AliveBonus => 0;
 
     /// <summary>Whether the current state ends the episode; never by default.</summary>
@@ -181,4 +181,7 @@ public static class LocomotionModels
 
     /// <summary>The one-legged hopper (6 generalized coordinates, 3 actuators).</summary>
     public static string HopperXml { get; } = PlanarLocomotionEnv.ReadModel("hopper.xml");
+
+    /// <summary>The two-legged walker (9 generalized coordinates, 6 actuators).</summary>
+    public static string WalkerXml { get; } = PlanarLocomotionEnv.ReadModel("walker.xml");
 }
