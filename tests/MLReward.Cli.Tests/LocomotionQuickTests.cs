@@ -43,7 +43,7 @@ public class LocomotionQuickTests(ITestOutputHelper output)
             Assert.Equal("Gaussian", settings.GetProperty("normalizer").GetString());   // enums by name, as --set takes them
             int episodes = settings.GetProperty("evaluation_episodes").GetInt32();
             int maxSteps = settings.GetProperty("evaluation_steps").GetInt32();
-            foreach (var name in new[] { "unsteered", "steered", "expert" })
+            foreach (var name in new[] { "unsteered", "steered", "expert", "random" })
             {
                 var condition = root.GetProperty(name);
                 Assert.Equal(episodes, condition.GetProperty("episodes").GetInt32());
@@ -67,6 +67,25 @@ public class LocomotionQuickTests(ITestOutputHelper output)
             Assert.InRange(welch.GetProperty("p_two_sided").GetDouble(), 0, 1);
             Assert.InRange(welch.GetProperty("p_greater").GetDouble(), 0, 1);
             Assert.Equal(JsonValueKind.Number, root.GetProperty("gap_recovered").ValueKind);
+            // D4RL-style scores: 0 at the run's random actions, 100 at its expert policy.
+            double randomMean = root.GetProperty("random").GetProperty("mean_return").GetDouble();
+            double expertMean = root.GetProperty("expert").GetProperty("mean_return").GetDouble();
+            var scores = root.GetProperty("normalized_scores").EnumerateArray().ToArray();
+            if (expertMean > randomMean)
+            {
+                string[] planners = root.TryGetProperty("expert_planner", out _) ? ["unsteered", "steered", "expert_planner"] : ["unsteered", "steered"];
+                Assert.Equal(planners.Select(p => root.GetProperty(p).GetProperty("name").GetString()), scores.Select(n => n.GetProperty("condition").GetString()));
+                foreach (var (score, name) in scores.Zip(planners))
+                {
+                    double mean = root.GetProperty(name).GetProperty("mean_return").GetDouble();
+                    Assert.Equal(100 * (mean - randomMean) / (expertMean - randomMean), score.GetProperty("score").GetDouble(), 9);
+                }
+            }
+            else
+            {
+                Assert.Empty(scores);
+            }
+            Assert.True(File.Exists(Path.Combine(dir, root.GetProperty("scale_plot").GetString()!)));
             Assert.InRange(root.GetProperty("reward_check").GetProperty("auc").GetDouble(), 0, 1);
             // The conservativeness diagnostic at t = 0, 5, 10, 15 and the last level, each asymmetry a share.
             var diagnostic = root.GetProperty("conservativeness").EnumerateArray().ToArray();
@@ -86,6 +105,7 @@ public class LocomotionQuickTests(ITestOutputHelper output)
             Assert.Contains("| expert policy |", markdown);
             Assert.Contains("Welch t-test", markdown);
             Assert.Contains("Gap recovered", markdown);
+            Assert.Contains("returns-vs-scale.png", markdown);
 
             byte[] png = File.ReadAllBytes(Path.Combine(dir, "returns.png"));
             Assert.True(png.Length > 1000);

@@ -125,6 +125,27 @@ public sealed class BehaviourData
         using var env = LocomotionTasks.Create(environment);
         if (policy.ObservationSize != env.ObservationSize || policy.ActionSize != env.ActionSize)
             throw new ArgumentException($"The policy '{policyName}' ({policy.Environment}: {policy.ObservationSize} -> {policy.ActionSize}) does not fit {env.Name} ({env.ObservationSize} -> {env.ActionSize}).");
+        return Record(env, (obs, random) => policy.Act(obs, deterministic, random), policyName, episodes, seed, maxSteps, cancellationToken);
+    }
+
+    /// <summary>Episodes of uniform random actions in [-1, 1] (episode i: reset and action draws from seed + i): the zero of
+    /// D4RL-style normalised scores.</summary>
+    public static IReadOnlyList<RecordedEpisode> RecordRandom(string environment, int episodes, int seed, int maxSteps, CancellationToken cancellationToken = default)
+    {
+        using var env = LocomotionTasks.Create(environment);
+        int size = env.ActionSize;
+        return Record(env, (_, random) =>
+        {
+            var action = new float[size];
+            for (int i = 0; i < size; i++)
+                action[i] = (float)(2 * random.NextDouble() - 1);
+            return action;
+        }, "random", episodes, seed, maxSteps, cancellationToken);
+    }
+
+    private static IReadOnlyList<RecordedEpisode> Record(ILocomotionEnv env, Func<float[], Random, float[]> act, string policyName, int episodes, int seed,
+        int maxSteps, CancellationToken cancellationToken)
+    {
         int o = env.ObservationSize, a = env.ActionSize;
         var result = new List<RecordedEpisode>(episodes);
         for (int e = 0; e < episodes; e++)
@@ -140,7 +161,7 @@ public sealed class BehaviourData
             int t = 0;
             while (t < maxSteps)
             {
-                float[] action = policy.Act(obs, deterministic, random);
+                float[] action = act(obs, random);
                 for (int i = 0; i < a; i++)
                     action[i] = Math.Clamp(action[i], -1f, 1f);
                 var step = env.Step(action);

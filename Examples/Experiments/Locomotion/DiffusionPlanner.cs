@@ -122,6 +122,18 @@ public static class DiffusionPlanner
     {
         var clock = Stopwatch.StartNew();
         var recorded = BehaviourData.Record(environment, policy, "policy", episodes, seedBase, maxSteps, deterministic, cancellationToken);
+        return Summarize(recorded, clock);
+    }
+
+    /// <summary>Uniform random actions on the same starts as <see cref="Run"/> with <paramref name="seedBase"/>.</summary>
+    public static EpisodeBatchResult RunRandom(string environment, int episodes, int maxSteps, int seedBase, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        return Summarize(BehaviourData.RecordRandom(environment, episodes, seedBase, maxSteps, cancellationToken), clock);
+    }
+
+    private static EpisodeBatchResult Summarize(IReadOnlyList<RecordedEpisode> recorded, Stopwatch clock)
+    {
         return new EpisodeBatchResult(recorded.Select(e => e.Return).ToArray(), recorded.Select(e => e.Length).ToArray(),
             recorded.Select(e => e.Terminated).ToArray(), 0, clock.Elapsed.TotalSeconds, recorded.Sum(e => e.Length));
     }

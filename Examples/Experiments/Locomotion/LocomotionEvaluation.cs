@@ -43,7 +43,7 @@ internal static class LocomotionEvaluation
         return report;
     }
 
-    public sealed record Conditions(ConditionResult Unsteered, ConditionResult Steered, ConditionResult Expert, ConditionResult? ExpertPlanner,
+    public sealed record Conditions(ConditionResult Unsteered, ConditionResult Steered, ConditionResult Expert, ConditionResult Random, ConditionResult? ExpertPlanner,
         List<ConditionResult> Sweep, List<ConditionResult> ScaleSelection, Dictionary<string, double> Seconds);
 
     public static Conditions Plan(LocomotionRunContext run, LocomotionModels models, LocomotionData data)
@@ -84,6 +84,10 @@ internal static class LocomotionEvaluation
         var expertRun = DiffusionPlanner.RunPolicy(s.Environment, data.ExpertPolicy, false, s.EvaluationEpisodes, s.EvaluationSteps, seed, run.CancellationToken);
         seconds["expert_rollouts"] = clock.Elapsed.TotalSeconds;
         var expert = ConditionResult.From("expert policy", expertRun, seconds["expert_rollouts"]);
+        clock.Restart();
+        var randomRun = DiffusionPlanner.RunRandom(s.Environment, s.EvaluationEpisodes, s.EvaluationSteps, seed, run.CancellationToken);
+        seconds["random_rollouts"] = clock.Elapsed.TotalSeconds;
+        var random = ConditionResult.From("uniform random actions", randomRun, seconds["random_rollouts"]);
         var expertPlanner = s.ExpertPlannerDiagnostic
             ? Condition("expert_planner_rollouts", "expert diffusion planner (diagnostic)", models.Expert, null, 0, 0, s.EvaluationEpisodes)
             : null;
@@ -104,7 +108,7 @@ internal static class LocomotionEvaluation
             seconds.Remove("sweep");
             seconds["sweep_rollouts"] = sweepClock.Elapsed.TotalSeconds;
         }
-        return new Conditions(unsteered, steered, expert, expertPlanner, sweep, selection, seconds);
+        return new Conditions(unsteered, steered, expert, random, expertPlanner, sweep, selection, seconds);
     }
 
     /// <summary>The planner on <paramref name="episodes"/> episodes (episode i: reset and sampling noise from seed + i), reported

@@ -103,6 +103,10 @@ public sealed class LocomotionExperiment
             const string plotFile = "returns.png";
             ReturnsPlot.Save(new[] { unsteered, steered, expert, conditions.ExpertPlanner }.OfType<ConditionResult>().ToArray(),
                 $"{s.Environment}: returns per episode (mean +- s.e.)", Path.Combine(_run.OutputDirectory, plotFile));
+            const string scalePlotFile = "returns-vs-scale.png";
+            bool scalePlot = ScalePlot.Save(
+                [("scale selection", null, conditions.ScaleSelection), ("sweep", conditions.Sweep.FirstOrDefault(), conditions.Sweep.Skip(1).ToList())],
+                $"{s.Environment}: mean return against the guidance scale", Path.Combine(_run.OutputDirectory, scalePlotFile));
             timings["report"] = clock.Elapsed.TotalSeconds;
             var normalizer = models.Base.Model.Normalizer;
             var report = new LocomotionReport
@@ -123,11 +127,14 @@ public sealed class LocomotionExperiment
                 Steered = steered,
                 Expert = expert,
                 ExpertPlanner = conditions.ExpertPlanner,
+                Random = conditions.Random,
+                NormalizedScores = NormalizedScore.For(conditions.Random, expert, unsteered, steered, conditions.ExpertPlanner),
                 Welch = welch,
                 Paired = Statistics.Paired(steered.Returns, unsteered.Returns),
                 GapRecovered = gap,
                 Sweep = conditions.Sweep,
                 ScaleSelection = conditions.ScaleSelection,
+                ScalePlot = scalePlot ? scalePlotFile : null,
                 Targets = new Dictionary<string, bool>
                 {
                     ["p_below_0_05"] = welch.PTwoSided < 0.05 && steered.MeanReturn > unsteered.MeanReturn,

@@ -127,6 +127,10 @@ public sealed class LocomotionReport : ExperimentReport
     public required ConditionResult Expert { get; init; }
     /// <summary>The expert diffusion model as an unguided planner (diagnostic; null unless asked for).</summary>
     public ConditionResult? ExpertPlanner { get; init; }
+    /// <summary>Uniform random actions on the same starts: the zero of the normalised scores.</summary>
+    public ConditionResult? Random { get; init; }
+    /// <summary>D4RL-style normalised scores of the planners, with this run's random and expert policy as 0 and 100.</summary>
+    public List<NormalizedScore> NormalizedScores { get; init; } = [];
     /// <summary>Welch's t-test, steered minus unsteered.</summary>
     public required WelchResult Welch { get; init; }
     /// <summary>Paired t-test of the per-episode differences, steered minus unsteered (the two planners meet the same
@@ -140,6 +144,8 @@ public sealed class LocomotionReport : ExperimentReport
     /// <summary>The candidate scales, each on episodes that are not reported; the steered planner uses the best (empty when
     /// the scale was fixed).</summary>
     public List<ConditionResult> ScaleSelection { get; init; } = [];
+    /// <summary>The plot of mean return against the guidance scale (scale selection and sweep), or null when neither ran.</summary>
+    public string? ScalePlot { get; init; }
     /// <summary>Whether the targets were met: p &lt; 0.05 (two-sided Welch) and gap recovered &gt;= 0.3.</summary>
     public required Dictionary<string, bool> Targets { get; init; }
 
@@ -181,9 +187,18 @@ public sealed class LocomotionReport : ExperimentReport
         if (Paired is { } paired)
             b.Append(c, $"- Paired t-test on the same episodes (supplement): mean difference {Steered.MeanReturn - Unsteered.MeanReturn:F1}, t = {paired.T:F2}, df = {paired.DegreesOfFreedom:F0}, p (two-sided) = {FormatP(paired.PTwoSided)}\n");
         b.Append(c, $"- Gap recovered, (steered - unsteered) / (expert - unsteered): **{GapRecovered:P1}**\n");
+        if (Random is { } random && NormalizedScores.Count > 0)
+        {
+            b.Append(c, $"- D4RL-style normalised scores, 100 (R - R_random) / (R_expert - R_random), with this run's uniform random actions ({random.MeanReturn:F1} +- {random.StandardError:F1}, mean length {random.MeanLength:F0}) as 0 and its expert policy as 100: ");
+            b.Append(string.Join("; ", NormalizedScores.Select(n => string.Create(c, $"{n.Condition} {n.Score:F1} +- {n.StandardError:F1}"))));
+            b.Append('\n');
+        }
         b.Append(c, $"- Targets: p < 0.05 {(Targets.GetValueOrDefault("p_below_0_05") ? "met" : "NOT met")}; gap >= 30% {(Targets.GetValueOrDefault("gap_at_least_30_percent") ? "met" : "NOT met")}\n");
         b.Append(c, $"- Reward on held-out windows (t = 0): AUC expert vs base {RewardCheck.Auc:F3}, balanced accuracy {RewardCheck.BalancedAccuracy:F3} ({RewardCheck.ExpertWindows} expert / {RewardCheck.BaseWindows} base windows)\n");
-        b.Append(c, $"- Return distributions: ![returns]({plotFile})\n\n");
+        b.Append(c, $"- Return distributions: ![returns]({plotFile})\n");
+        if (ScalePlot is not null)
+            b.Append(c, $"- Mean return against the guidance scale: ![returns against the scale]({ScalePlot})\n");
+        b.Append('\n');
         if (Conservativeness is { Count: > 0 } diagnostic)
         {
             b.Append("## Conservativeness of the reward (held-out windows)\n\n");
@@ -226,4 +241,21 @@ public sealed class LocomotionReport : ExperimentReport
     }
 
     private static string FormatP(double p) => p < 1e-4 ? p.ToString("0.0e+0", CultureInfo.InvariantCulture) : p.ToString("F4", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A condition's D4RL-style normalised score: 100 (R - R_random) / (R_expert - R_random), and its standard error
+/// (the condition's own, scaled alike; the reference returns are taken as fixed).</summary>
+public sealed record NormalizedScore(string Condition, double Score, double StandardError)
+{
+    /// <summary>The scores of <paramref name="conditions"/> (nulls skipped) against <paramref name="random"/> and <paramref name="expert"/>;
+    /// empty when the expert does not beat random.</summary>
+    public static List<NormalizedScore> For(ConditionResult random, ConditionResult expert, params ConditionResult?[] conditions)
+    {
+        double span = expert.MeanReturn - random.MeanReturn;
+        if (!(span > 0))
+            return [];
+        return conditions.OfType<ConditionResult>()
+            .Select(r => new NormalizedScore(r.Name, 100 * (r.MeanReturn - random.MeanReturn) / span, 100 * r.StandardError / span))
+            .ToList();
+    }
 }
