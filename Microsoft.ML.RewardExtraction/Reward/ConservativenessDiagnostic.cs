@@ -21,7 +21,7 @@ public sealed record ConservativenessAtStep(int Step, int Samples, double Explai
 /// difference is from a gradient field. The relative reward exists when the difference is a gradient field; otherwise
 /// the reward fits its L2 projection onto gradient fields, and these two numbers say how much is lost.
 /// The Jacobian's antisymmetric part is estimated with Gaussian probe vectors v (Hutchinson): E||(J v - J^T v)/2||^2 =
-/// ||(J - J^T)/2||_F^2 and E||J v||^2 = ||J||_F^2; J^T v is a vector-Jacobian product and J v one more through the
+/// ||(J - J^T)/2||_F^2 and E(||J v||^2 + ||J^T v||^2)/2 = ||J||_F^2, a pair whose ratio never leaves [0, 1]; J^T v is a vector-Jacobian product and J v one more through the
 /// double-backward trick, so no Jacobian is ever formed.
 /// </summary>
 public static class ConservativenessDiagnostic
@@ -102,8 +102,11 @@ public static class ConservativenessDiagnostic
                 var w = zeros_like(y).requires_grad_(true);
                 var transposed = autograd.grad(new[] { (y * w).sum() }, new[] { leaf }, create_graph: true)[0];
                 var jv = autograd.grad(new[] { (transposed * v).sum() }, new[] { w })[0];
+                // ||J||_F^2 = ||S||_F^2 + ||A||_F^2 for J's symmetric and antisymmetric parts, and the same probes estimate
+                // both parts: (||J v||^2 + ||J^T v||^2) / 2 = ||S v||^2 + ||A v||^2. Estimating the whole this way keeps the
+                // ratio in [0, 1] however few probes there are (||J v||^2 alone can fall below ||A v||^2).
                 antisymmetric += (jv - jtv).to(ScalarType.Float64).square().sum().ToDouble() / 4;
-                whole += jv.to(ScalarType.Float64).square().sum().ToDouble();
+                whole += (jv.to(ScalarType.Float64).square().sum().ToDouble() + jtv.to(ScalarType.Float64).square().sum().ToDouble()) / 2;
             }
         }
         double asymmetry = whole > 0 ? Math.Sqrt(antisymmetric / whole) : double.NaN;

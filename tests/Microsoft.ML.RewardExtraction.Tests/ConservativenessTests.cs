@@ -68,6 +68,26 @@ public class ConservativenessTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void TheAsymmetry_IsAShare_EvenFromOnePointAndOneProbe()
+    {
+        using var scope = NewDisposeScope();
+        // J = [[1, 1], [-1, -1]] (symmetric diag(1, -1) plus a rotation, each of Frobenius norm sqrt 2, so the true share is
+        // 1/sqrt 2) sends (1, -1) to zero: a probe near that direction sees almost no J v but a full antisymmetric part.
+        // A share estimated as ||A v|| / ||J v|| exceeded 1 on such probes (one in the quick locomotion run gave 1.33).
+        var m = tensor(new double[] { 1, 1, -1, -1 }, new long[] { 2, 2 });
+        var x = zeros(new long[] { 1, 1, 2 }, ScalarType.Float64);
+        for (long seed = 0; seed < 200; seed++)
+        {
+            using var generator = TorchRandom.Generator(seed);
+            var result = ConservativenessDiagnostic.Measure(0, x, Linear(m), _ => zeros_like(x), probes: 1, generator);
+            Assert.InRange(result.Asymmetry, 0, 1);
+        }
+        using var many = TorchRandom.Generator(7);
+        var pooled = ConservativenessDiagnostic.Measure(0, zeros(new long[] { 4000, 1, 2 }, ScalarType.Float64), Linear(m), x => zeros_like(x), probes: 4, many);
+        Assert.InRange(pooled.Asymmetry, Math.Sqrt(0.5) - 0.02, Math.Sqrt(0.5) + 0.02);
+    }
+
+    [Fact]
     public void OnGaussianModels_TheDifferenceIsAGradientField_AndATrainedRewardExplainsItWhereItVaries()
     {
         Analytic.UseOneThread();
