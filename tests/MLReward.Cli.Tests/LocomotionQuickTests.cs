@@ -92,6 +92,7 @@ public class LocomotionQuickTests(ITestOutputHelper output)
             Assert.Equal([0, 5, 10, 15, 19], diagnostic.Select(e => e.GetProperty("step").GetInt32()));
             Assert.All(diagnostic, e => Assert.InRange(e.GetProperty("asymmetry").GetDouble(), 0, 1));
             Assert.True(File.Exists(Path.Combine(dir, root.GetProperty("conservativeness_plot").GetString()!)));
+            CheckEpisodes(env, dir, root, episodes);
             var timings = root.GetProperty("timings_seconds");
             foreach (var stage in new[] { "data", "base_diffusion", "expert_diffusion", "reward", "scale_selection_rollouts", "unsteered_rollouts", "steered_rollouts", "expert_rollouts" })
                 Assert.True(timings.GetProperty(stage).GetDouble() >= 0, stage);
@@ -259,5 +260,45 @@ public class LocomotionQuickTests(ITestOutputHelper output)
         Assert.Equal(0.01621837009831273, r.PTwoSided, 9);
         Assert.Equal(1 - r.PGreater, Statistics.Paired(b, a).PGreater, 12);
         Assert.Throws<ArgumentException>(() => Statistics.Paired(a, b[..4]));
+    }
+
+    /// <summary>The per-episode table matches the conditions' returns, and trajectories.csv holds what the planners executed:
+    /// replaying the steered planner's first episode from its seed with the recorded actions gives back its observations and
+    /// its return.</summary>
+    private static void CheckEpisodes(string env, string dir, JsonElement root, int episodes)
+    {
+        var diagnostics = root.GetProperty("episode_diagnostics");
+        var rows = diagnostics.GetProperty("episodes").EnumerateArray().ToArray();
+        Assert.Equal(episodes, rows.Length);
+        double[] Returns(string condition) => root.GetProperty(condition).GetProperty("returns").EnumerateArray().Select(r => r.GetDouble()).ToArray();
+        Assert.Equal(Returns("unsteered"), rows.Select(r => r.GetProperty("unsteered_return").GetDouble()));
+        Assert.Equal(Returns("steered"), rows.Select(r => r.GetProperty("steered_return").GetDouble()));
+        Assert.Equal(Returns("expert"), rows.Select(r => r.GetProperty("expert_return").GetDouble()));
+        Assert.True(File.Exists(Path.Combine(dir, diagnostics.GetProperty("plot").GetString()!)));
+
+        var lines = File.ReadAllLines(Path.Combine(dir, diagnostics.GetProperty("trajectories").GetString()!));
+        int Lengths(string condition) => root.GetProperty(condition).GetProperty("lengths").EnumerateArray().Sum(l => l.GetInt32());
+        Assert.Equal(1 + Lengths("unsteered") + Lengths("steered"), lines.Length);
+        var header = lines[0].Split(',');
+        using var task = MLReward.LocomotionAgents.LocomotionTasks.Create(env);
+        int a = task.ActionSize, o = task.ObservationSize;
+        Assert.Equal(4 + a + o, header.Length);
+        var first = lines.Skip(1).Select(l => l.Split(',')).Where(f => f[0] == "steered" && f[1] == "0").ToArray();
+        Assert.Equal(rows[0].GetProperty("steered_length").GetInt32(), first.Length);
+        float Value(string text) => float.Parse(text, System.Globalization.CultureInfo.InvariantCulture);
+        var observation = task.Reset(int.Parse(first[0][2], System.Globalization.CultureInfo.InvariantCulture));
+        double total = 0;
+        foreach (var f in first)
+        {
+            for (int k = 0; k < o; k++)
+                Assert.Equal(observation[k], Value(f[4 + a + k]), 3e-4 * Math.Max(1, Math.Abs(observation[k])));
+            var action = Enumerable.Range(0, a).Select(k => Value(f[4 + k])).ToArray();
+            var result = task.Step(action);
+            total += result.Reward;
+            observation = result.Observation;
+        }
+        // The CSV keeps 6 significant digits of each action, so the replayed return is close, not bit-equal.
+        double recorded = rows[0].GetProperty("steered_return").GetDouble();
+        Assert.Equal(recorded, total, 0.01 * Math.Max(1, Math.Abs(recorded)));
     }
 }

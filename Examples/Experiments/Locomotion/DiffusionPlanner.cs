@@ -7,8 +7,10 @@ using static TorchSharp.torch;
 
 namespace MLReward.Experiments.Locomotion;
 
-/// <summary>Returns of a batch of episodes and where the time went.</summary>
-public sealed record EpisodeBatchResult(double[] Returns, int[] Lengths, bool[] Terminated, double SamplingSeconds, double EnvironmentSeconds, int EnvironmentSteps)
+/// <summary>Returns of a batch of episodes, where the time went, and what each episode did (its observations and actions,
+/// for the per-episode diagnostics).</summary>
+public sealed record EpisodeBatchResult(double[] Returns, int[] Lengths, bool[] Terminated, double SamplingSeconds, double EnvironmentSeconds, int EnvironmentSteps,
+    IReadOnlyList<RecordedEpisode> Episodes)
 {
     /// <summary>Mean return.</summary>
     public double Mean => Statistics.Mean(Returns);
@@ -46,6 +48,8 @@ public static class DiffusionPlanner
         var returns = new double[episodes];
         var lengths = new int[episodes];
         var terminated = new bool[episodes];
+        var seenObservations = new List<float>[episodes];
+        var takenActions = new List<float>[episodes];
         var sampler = new GuidedSampler(guidance);
         var normalizer = model.Normalizer;
         int horizon = model.Shape.Horizon, d = model.Shape.TransitionDimension;
@@ -58,6 +62,8 @@ public static class DiffusionPlanner
                 envs[i] = LocomotionTasks.Create(environment);
                 observations[i] = envs[i].Reset(unchecked(seedBase + i));
                 generators[i] = TorchRandom.Generator(unchecked(seedBase + i));
+                seenObservations[i] = [];
+                takenActions[i] = [];
             }
             int a = envs[0].ActionSize, o = envs[0].ObservationSize;
             if (a + o != d)
@@ -90,6 +96,8 @@ public static class DiffusionPlanner
                 for (int k = 0; k < n; k++)
                 {
                     int i = active[k];
+                    seenObservations[i].AddRange(observations[i]);
+                    takenActions[i].AddRange(actions.AsSpan(k * a, a));
                     var result = envs[i].Step(actions.AsSpan(k * a, a));
                     returns[i] += result.Reward;
                     lengths[i]++;
@@ -104,7 +112,9 @@ public static class DiffusionPlanner
                 active = still;
                 progress?.Invoke(step + 1, active.Count);
             }
-            return new EpisodeBatchResult(returns, lengths, terminated, samplingSeconds, envSeconds, envSteps);
+            var recorded = Enumerable.Range(0, episodes).Select(i => new RecordedEpisode(reward is null ? "planner" : "steered planner", unchecked(seedBase + i),
+                seenObservations[i].ToArray(), takenActions[i].ToArray(), returns[i], lengths[i], terminated[i])).ToArray();
+            return new EpisodeBatchResult(returns, lengths, terminated, samplingSeconds, envSeconds, envSteps, recorded);
         }
         finally
         {
@@ -135,6 +145,6 @@ public static class DiffusionPlanner
     private static EpisodeBatchResult Summarize(IReadOnlyList<RecordedEpisode> recorded, Stopwatch clock)
     {
         return new EpisodeBatchResult(recorded.Select(e => e.Return).ToArray(), recorded.Select(e => e.Length).ToArray(),
-            recorded.Select(e => e.Terminated).ToArray(), 0, clock.Elapsed.TotalSeconds, recorded.Sum(e => e.Length));
+            recorded.Select(e => e.Terminated).ToArray(), 0, clock.Elapsed.TotalSeconds, recorded.Sum(e => e.Length), recorded);
     }
 }

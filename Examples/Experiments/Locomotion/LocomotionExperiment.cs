@@ -107,6 +107,15 @@ public sealed class LocomotionExperiment
             bool scalePlot = ScalePlot.Save(
                 [("scale selection", null, conditions.ScaleSelection), ("sweep", conditions.Sweep.FirstOrDefault(), conditions.Sweep.Skip(1).ToList())],
                 $"{s.Environment}: mean return against the guidance scale", Path.Combine(_run.OutputDirectory, scalePlotFile));
+            var episodes = EpisodeDiagnostics.Measure(models.Reward.Model, s.Horizon, data.Base.ActionSize, data.Base.ObservationSize,
+                unsteered.Trajectories, steered.Trajectories, expert.Trajectories);
+            episodes.Plot = "episodes-reward.png";
+            episodes.SavePlot($"{s.Environment}: return against the reward of the executed windows", Path.Combine(_run.OutputDirectory, episodes.Plot));
+            episodes.Trajectories = "trajectories.csv";
+            EpisodeDiagnostics.WriteTrajectories(Path.Combine(_run.OutputDirectory, episodes.Trajectories),
+                [("unsteered", unsteered.Trajectories), ("steered", steered.Trajectories)], data.Base.ActionSize, data.Base.ObservationSize);
+            run.Log(string.Create(CultureInfo.InvariantCulture,
+                $"per episode: {episodes.SteeredBelowThreshold} steered episodes below {episodes.CollapseThreshold:F0}; correlation of the executed windows' reward and return: steered {episodes.SteeredRewardReturnCorrelation:F2}, unsteered {episodes.UnsteeredRewardReturnCorrelation:F2}"));
             timings["report"] = clock.Elapsed.TotalSeconds;
             var normalizer = models.Base.Model.Normalizer;
             var report = new LocomotionReport
@@ -135,6 +144,7 @@ public sealed class LocomotionExperiment
                 Sweep = conditions.Sweep,
                 ScaleSelection = conditions.ScaleSelection,
                 ScalePlot = scalePlot ? scalePlotFile : null,
+                EpisodeDiagnostics = episodes,
                 Targets = new Dictionary<string, bool>
                 {
                     ["p_below_0_05"] = welch.PTwoSided < 0.05 && steered.MeanReturn > unsteered.MeanReturn,

@@ -34,6 +34,9 @@ public sealed class ConditionResult
     public double Seconds { get; init; }
     /// <summary>Seconds per environment step of one episode batch (sampling only).</summary>
     public double SamplingSecondsPerStep { get; init; }
+    /// <summary>What each episode executed (not in report.json; the per-episode diagnostics read it).</summary>
+    [JsonIgnore]
+    public IReadOnlyList<RecordedEpisode> Trajectories { get; init; } = [];
 
     /// <summary>Builds the record of a batch result.</summary>
     public static ConditionResult From(string name, EpisodeBatchResult r, double seconds, double? scale = null, int? stopGrad = null)
@@ -54,6 +57,7 @@ public sealed class ConditionResult
             Lengths = r.Lengths,
             Seconds = seconds,
             SamplingSecondsPerStep = batchSteps == 0 ? 0 : r.SamplingSeconds / batchSteps,
+            Trajectories = r.Episodes,
         };
     }
 }
@@ -144,6 +148,8 @@ public sealed class LocomotionReport : ExperimentReport
     /// <summary>The candidate scales, each on episodes that are not reported; the steered planner uses the best (empty when
     /// the scale was fixed).</summary>
     public List<ConditionResult> ScaleSelection { get; init; } = [];
+    /// <summary>Every reported episode under both planners and the expert policy, with the reward of what it executed.</summary>
+    public EpisodeDiagnostics? EpisodeDiagnostics { get; init; }
     /// <summary>The plot of mean return against the guidance scale (scale selection and sweep), or null when neither ran.</summary>
     public string? ScalePlot { get; init; }
     /// <summary>Whether the targets were met: p &lt; 0.05 (two-sided Welch) and gap recovered &gt;= 0.3.</summary>
@@ -205,6 +211,8 @@ public sealed class LocomotionReport : ExperimentReport
             b.Append(ConservativenessReport.From(diagnostic).ToMarkdown());
             b.Append(c, $"\n![conservativeness]({ConservativenessPlot})\n\n");
         }
+        if (EpisodeDiagnostics is { } episodes)
+            AppendEpisodes(b, episodes);
         if (ScaleSelection.Count > 0)
         {
             b.Append(c, $"## Guidance scale, chosen on {ScaleSelection[0].Episodes} episodes of its own (seeds not among the reported)\n\n| scale | t_stopgrad | episodes | mean return | +- s.e. | mean length |\n|---:|---:|---:|---:|---:|---:|\n");
@@ -238,6 +246,24 @@ public sealed class LocomotionReport : ExperimentReport
         b.Append(c, $"| **total** | **{TotalSeconds:F1}** |\n\n");
         b.Append(c, $"Machine: {Machine}\n");
         return b.ToString();
+    }
+
+    private static void AppendEpisodes(StringBuilder b, EpisodeDiagnostics episodes)
+    {
+        var c = CultureInfo.InvariantCulture;
+        static string Reward(double? r) => r is double v ? v.ToString("F3", CultureInfo.InvariantCulture) : "-";
+        static string Correlation(double? r) => r is double v ? v.ToString("F2", CultureInfo.InvariantCulture) : "n/a";
+        b.Append("## Per episode: returns and the reward of what was executed\n\n");
+        b.Append(c, $"R is the mean relative reward (t = 0) of the H-step windows each episode executed. Steered episodes below half the unsteered mean ({episodes.CollapseThreshold:F0}): **{episodes.SteeredBelowThreshold}** of {episodes.Episodes.Count}. ");
+        b.Append(c, $"Correlation of R and return: steered {Correlation(episodes.SteeredRewardReturnCorrelation)}, unsteered {Correlation(episodes.UnsteeredRewardReturnCorrelation)}.");
+        if (episodes.Plot is not null)
+            b.Append(c, $" ![return against R]({episodes.Plot})");
+        if (episodes.Trajectories is not null)
+            b.Append(c, $" Executed trajectories: `{episodes.Trajectories}`.");
+        b.Append("\n\n| episode | seed | unsteered return (length) | R | steered return (length) | R | expert policy return | R |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        foreach (var e in episodes.Episodes)
+            b.Append(c, $"| {e.Episode} | {e.Seed} | {e.UnsteeredReturn:F0} ({e.UnsteeredLength}) | {Reward(e.UnsteeredMeanReward)} | {e.SteeredReturn:F0} ({e.SteeredLength}) | {Reward(e.SteeredMeanReward)} | {e.ExpertReturn:F0} | {Reward(e.ExpertMeanReward)} |\n");
+        b.Append('\n');
     }
 
     private static string FormatP(double p) => p < 1e-4 ? p.ToString("0.0e+0", CultureInfo.InvariantCulture) : p.ToString("F4", CultureInfo.InvariantCulture);
