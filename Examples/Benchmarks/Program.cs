@@ -2,7 +2,7 @@ using System.Globalization;
 using MLReward.Benchmarks;
 
 // mlreward-bench [--threads 2] [--seconds 10] [--only W1,W2,W2-cached,W3,W4,W4-raw,W5] [--warmup N]
-//                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS]] [--cached] [--profile [N]] [--paired] [--omp-default]
+//                [--cache-pool 4096] [--cache-refresh 1000] [--memory-check [STEPS] (W2, or W5 with --only W5)] [--cached] [--profile [N]] [--paired] [--omp-default]
 //                [--check-convolutions [ROUNDS]] [--soak [MINUTES]] [--soak-every SECONDS]
 // Prints one JSON line per workload on stdout (the reference's keys plus CPU time and peak working set).
 
@@ -89,7 +89,9 @@ if (soakMinutes is double minutes)
 }
 if (memorySteps is int steps)
 {
-    Console.WriteLine(MemoryCheck.Run(options, steps, cached));
+    // W2 (or W2-cached with --cached) unless --only names W5.
+    bool trajectoryReward = only.Split(',', StringSplitOptions.TrimEntries).Contains("W5") && !only.Contains("W2", StringComparison.Ordinal);
+    Console.WriteLine(trajectoryReward ? MemoryCheck.RunTrajectoryReward(options, steps) : MemoryCheck.Run(options, steps, cached));
     return 0;
 }
 foreach (var name in only.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))

@@ -274,27 +274,53 @@ public static class Workloads
     /// </summary>
     public static JsonLine W5(BenchmarkOptions options)
     {
-        using var scope = NewDisposeScope();
-        using var reward = CreateTrajectoryReward(seed: 5);
-        var objective = CreateLocomotionObjective(reward);
-        var (poolAt, poolT, poolTarget) = LocomotionPoolData(seed: 0);
-        var parameters = reward.parameters().ToArray();
-        using var optimizer = new Adam(parameters, 2e-4);
-        using var generator = TorchRandom.Generator(0);
-        reward.train();
-        var m = Clock.Time(() =>
-        {
-            using var step = NewDisposeScope();
-            var rows = randint(0, LocomotionPool, new long[] { LocomotionBatch }, dtype: ScalarType.Int64, generator: generator);
-            var loss = objective.LossAt(poolAt.index_select(0, rows), poolT.index_select(0, rows), poolTarget.index_select(0, rows));
-            optimizer.zero_grad();
-            loss.backward();
-            optimizer.step();
-        }, options.Seconds, options.Warmup ?? 2);
-        var line = Line("W5", "trajectory_reward_step", m).Add("reward_params", ParameterCount(reward))
+        using var step = new TrajectoryRewardStep();
+        var m = Clock.Time(step.Run, options.Seconds, options.Warmup ?? 2);
+        var line = Line("W5", "trajectory_reward_step", m).Add("reward_params", ParameterCount(step.Reward))
             .Add("autograd_function_nodes_alive", MemoryCheck.AliveFunctionNodes());
         AddTiming(line, m, "steps");
         return line.Add("samples_per_second", m.PerSecond * LocomotionBatch);
+    }
+
+    /// <summary>W5's model, pool and optimiser, and one training step on them (<see cref="Run"/>).</summary>
+    public sealed class TrajectoryRewardStep : IDisposable
+    {
+        private readonly DisposeScope _scope = NewDisposeScope();
+        private readonly RelativeRewardObjective _objective;
+        private readonly Tensor _poolAt, _poolT, _poolTarget;
+        private readonly Adam _optimizer;
+        private readonly Generator _generator = TorchRandom.Generator(0);
+
+        public TrajectoryRewardStep()
+        {
+            Reward = CreateTrajectoryReward(seed: 5);
+            _objective = CreateLocomotionObjective(Reward);
+            (_poolAt, _poolT, _poolTarget) = LocomotionPoolData(seed: 0);
+            _optimizer = new Adam(Reward.parameters().ToArray(), 2e-4);
+            Reward.train();
+        }
+
+        /// <summary>The reward being trained.</summary>
+        public TrajectoryReward Reward { get; }
+
+        /// <summary>One step: 128 pool rows, the objective's loss, backward, Adam.</summary>
+        public void Run()
+        {
+            using var step = NewDisposeScope();
+            var rows = randint(0, LocomotionPool, new long[] { LocomotionBatch }, dtype: ScalarType.Int64, generator: _generator);
+            var loss = _objective.LossAt(_poolAt.index_select(0, rows), _poolT.index_select(0, rows), _poolTarget.index_select(0, rows));
+            _optimizer.zero_grad();
+            loss.backward();
+            _optimizer.step();
+        }
+
+        public void Dispose()
+        {
+            _optimizer.Dispose();
+            _generator.Dispose();
+            Reward.Dispose();
+            _scope.Dispose();
+        }
     }
 
     /// <summary>One trajectory per row, flattened (H * D = 768 values).</summary>
@@ -409,9 +435,7 @@ public static class MemoryCheck
         }
     }
 
-    /// <summary>Runs <paramref name="steps"/> W2 steps through <see cref="RewardTrainer"/>, sampling every <paramref name="every"/>
-    /// steps the resident set, the native heap in use and the managed heap. Baseline = median of the samples in the first
-    /// 10% after warm-up (step <c>steps / 20</c>, at least 50), final = median of the last 10%.</summary>
+    /// <summary>Runs <paramref name="steps"/> W2 steps through <see cref="RewardTrainer"/> and samples its memory (<see cref="Sample"/>).</summary>
     public static JsonLine Run(BenchmarkOptions options, int steps, bool cached, int every = 100)
     {
         torch.set_num_threads(options.Threads);
@@ -426,10 +450,36 @@ public static class MemoryCheck
             trainerOptions.TargetCachePoolSize = options.TargetCachePoolSize;
             trainerOptions.TargetCacheRefreshEvery = options.TargetCacheRefreshEvery;
         }
+        return Sample(cached ? "W2-cached" : "W2", options, steps, every, onStep =>
+        {
+            using var trained = new RewardTrainer(trainerOptions).Train(baseModel, expertModel, reward, data, new Progress(onStep));
+        });
+    }
+
+    /// <summary>Runs <paramref name="steps"/> W5 steps (the locomotion reward from cached targets) and samples its memory.</summary>
+    public static JsonLine RunTrajectoryReward(BenchmarkOptions options, int steps, int every = 100)
+    {
+        torch.set_num_threads(options.Threads);
+        using var step = new Workloads.TrajectoryRewardStep();
+        return Sample("W5", options, steps, every, onStep =>
+        {
+            for (int i = 1; i <= steps; i++)
+            {
+                step.Run();
+                onStep(i);
+            }
+        });
+    }
+
+    /// <summary>Runs <paramref name="train"/> (which reports each finished step), sampling every <paramref name="every"/>
+    /// steps the resident set, the native heap in use and the managed heap. Baseline = median of the samples in the first
+    /// 10% after warm-up (step <c>steps / 20</c>, at least 50), final = median of the last 10%.</summary>
+    private static JsonLine Sample(string workload, BenchmarkOptions options, int steps, int every, Action<Action<int>> train)
+    {
         int warm = Math.Max(50, steps / 20);
         every = Math.Max(1, Math.Min(every, Math.Max(1, steps / 50)));
         var samples = new List<(int Step, double Rss, double Native, double Managed)>();
-        var probe = new Progress(step =>
+        void OnStep(int step)
         {
             if (step < warm || (step % every != 0 && step != steps && step != warm))
                 return;
@@ -438,12 +488,10 @@ public static class MemoryCheck
             if (step % (every * 10) == 0)
                 Console.Error.WriteLine(FormattableString.Invariant(
                     $"memory-check: step {step}/{steps} working set {sample.Item2:F1} MiB, native heap in use {sample.Item3:F1} MiB, managed heap {sample.Item4:F1} MiB, autograd function nodes alive {AliveFunctionNodes()}"));
-        });
+        }
         double cpu = Clock.ProcessCpuSeconds();
         var wall = System.Diagnostics.Stopwatch.StartNew();
-        using (var trained = new RewardTrainer(trainerOptions).Train(baseModel, expertModel, reward, data, probe))
-        {
-        }
+        train(OnStep);
         static double Median(IEnumerable<double> values)
         {
             var sorted = values.Order().ToArray();
@@ -455,7 +503,7 @@ public static class MemoryCheck
         double rss0 = Median(first.Select(s => s.Rss)), rss1 = Median(last.Select(s => s.Rss));
         double native0 = Median(first.Select(s => s.Native)), native1 = Median(last.Select(s => s.Native));
         return new JsonLine()
-            .Add("workload", cached ? "W2-cached" : "W2")
+            .Add("workload", workload)
             .Add("name", "memory_check")
             .Add("steps", steps)
             .Add("seconds", wall.Elapsed.TotalSeconds)
