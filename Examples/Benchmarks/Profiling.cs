@@ -166,7 +166,11 @@ public static class Profiling
             var target = muE.sub(muB);
             var at = muB.requires_grad_(true);
             var r = p.Time(n("reward_forward"), () => reward.call(at, t));
-            var g = p.Time(n("reward_input_grad"), () => torch.autograd.grad(new[] { r.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0]);
+            var g = p.Time(n("reward_input_grad"), () =>
+            {
+                using var pass = InputGradientPass.Enter();   // as LossAt: parameter gradients skipped
+                return torch.autograd.grad(new[] { r.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0];
+            });
             var loss = p.Time(n("mse"), () => F.mse_loss(g, target));
             p.Time(n("zero_grad"), () => optimizer.zero_grad());
             p.Time(n("double_backward"), () => loss.backward());
@@ -195,7 +199,11 @@ public static class Profiling
                 return (poolAt.index_select(0, rows).requires_grad_(true), poolT.index_select(0, rows), poolTarget.index_select(0, rows));
             });
             var r = p.Time(n("reward_forward"), () => reward.call(at, t));
-            var g = p.Time(n("reward_input_grad"), () => torch.autograd.grad(new[] { r.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0]);
+            var g = p.Time(n("reward_input_grad"), () =>
+            {
+                using var pass = InputGradientPass.Enter();   // as LossAt: parameter gradients skipped
+                return torch.autograd.grad(new[] { r.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0];
+            });
             var loss = p.Time(n("mse"), () => F.mse_loss(g, target));
             p.Time(n("zero_grad"), () => optimizer.zero_grad());
             p.Time(n("double_backward"), () => loss.backward());

@@ -202,12 +202,14 @@ internal static class TemporalConvolution
             var gradBias = bias is null ? null : grad.sum(new long[] { 0, 2 });
             if (is_grad_enabled())
             {
-                // create_graph: the same GEMMs as differentiable operations.
+                // create_graph: the same GEMMs as differentiable operations. Inside an input-gradient pass the weight and
+                // bias gradients would be thrown away (TorchSharp's functions cannot ask the engine which are needed).
+                bool parameters = !InputGradientPass.Active;
                 return new List<Tensor>
                 {
                     InputGradient(grad, weight, x.shape[2], stride, padding),
-                    WeightGradient(grad, x, weight.shape[2], stride, padding),
-                    gradBias!, null!, null!,
+                    parameters ? WeightGradient(grad, x, weight.shape[2], stride, padding) : null!,
+                    parameters ? gradBias! : null!, null!, null!,
                 };
             }
             var gradWeight = WeightGradientKernel(grad, channelsLast, x.shape[1], weight.shape[2], stride);

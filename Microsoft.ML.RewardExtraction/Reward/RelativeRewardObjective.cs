@@ -176,7 +176,9 @@ public sealed class RelativeRewardObjective
         // Leaves created under no_grad: no history to detach from, no copy needed.
         at.requires_grad_(true);
         var reward = Reward.call(at, t);
-        var gradient = torch.autograd.grad(new[] { reward.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0];
+        Tensor gradient;
+        using (InputGradientPass.Enter())
+            gradient = torch.autograd.grad(new[] { reward.sum() }, new[] { at }, retain_graph: true, create_graph: true)[0];
         Tensor loss;
         if (LossMask is null && weights is null)
         {

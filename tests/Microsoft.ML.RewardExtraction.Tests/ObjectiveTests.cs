@@ -144,6 +144,46 @@ public class ObjectiveTests
     }
 
     [Fact]
+    public void SkippingParameterGradientsInTheInputGradientPass_LeavesTheParameterGradientsAsTheyWere()
+    {
+        using var scope = NewDisposeScope();
+        // The trajectory reward's convolutions are TemporalConvolution's custom functions, which skip their weight and bias
+        // gradients inside LossAt's d r / d u pass. The final parameter gradients must be those of the same computation with
+        // every gradient computed (float64, so a real difference cannot hide in rounding).
+        var shape = SampleShape.Trajectory(8, 3);
+        var schedule = NoiseSchedule.Cosine(6);
+        using var baseModel = Analytic.Model(SampleShape.Trajectory(8, 3), schedule, new[] { -0.5, 0.3, 0.1 }, Std);
+        using var expertModel = Analytic.Model(SampleShape.Trajectory(8, 3), schedule, new[] { 0.5, -0.3, 0.2 }, Std);
+        using var net = TorchRandom.Initialize(4, () => new TrajectoryReward(shape, new TrajectoryRewardOptions { Dimension = 8, DimensionMultipliers = new[] { 1, 2 } }));
+        net.to(ScalarType.Float64);
+        var gen = TorchRandom.Generator(4);
+        var at = randn(new long[] { 5, 8, 3 }, dtype: ScalarType.Float64, generator: gen);
+        var target = randn(new long[] { 5, 8, 3 }, dtype: ScalarType.Float64, generator: gen).mul_(0.1);
+        var t = tensor(new long[] { 0, 1, 2, 4, 5 });
+        var parameters = net.parameters().ToArray();
+
+        double[][] Gradients(Func<Tensor> loss)
+        {
+            foreach (var p in parameters)
+                p.grad?.zero_();
+            loss().backward();
+            return parameters.Select(p => p.grad is null ? new double[p.numel()] : p.grad.data<double>().ToArray()).ToArray();
+        }
+        var skipped = Gradients(() => new RelativeRewardObjective(baseModel, expertModel, net).LossAt(at.clone(), t, target));
+        var full = Gradients(() =>
+        {
+            var u = at.clone().requires_grad_(true);
+            var g = torch.autograd.grad(new[] { net.call(u, t).sum() }, new[] { u }, retain_graph: true, create_graph: true)[0];
+            return nn.functional.mse_loss(g, target);
+        });
+        double worst = skipped.Zip(full).SelectMany(p => p.First.Zip(p.Second, (a, b) => Math.Abs(a - b))).Max();
+        double largest = full.SelectMany(g => g).Max(Math.Abs);
+        output.WriteLine($"{parameters.Length} parameter tensors, max |skipped - full| = {worst:E2}, max |gradient| = {largest:E2}");
+        Assert.True(largest > 1e-6);
+        Assert.True(worst <= 1e-12 * Math.Max(1, largest), $"max abs difference {worst}");
+    }
+
+    [Fact]
     public void IncompatibleModelsAndRewardsAreRejected()
     {
         var shape = SampleShape.Trajectory(4, 2);
